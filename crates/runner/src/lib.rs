@@ -1,0 +1,1 @@
+//! Containers on a strata-fs root filesystem: lifecycle, namespaces, cgroups.

@@ -1,0 +1,110 @@
+//! Open files: handles, FUSE passthrough registration, directory snapshots.
+//!
+//! The kernel insists that every open of one inode in passthrough mode uses
+//! the same backing file, so the registration is shared per inode and lives
+//! as long as some handle holds it.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+use fuser::{BackingId, FileHandle as Fh, FopenFlags, ReplyOpen};
+
+use crate::handles::{DirEntry, FileHandle};
+use crate::union::{err, UnionFs};
+
+impl UnionFs {
+    /// A shared passthrough registration for `ino` backed by `fd`, or `None`
+    /// when passthrough is off, refused by the kernel, or the inode is
+    /// already registered with another layer's file.
+    pub(crate) fn backing_for(
+        &self,
+        ino: u64,
+        fd: &OwnedFd,
+        upper: bool,
+        open: impl FnOnce(BorrowedFd<'_>) -> io::Result<BackingId>,
+    ) -> Option<Arc<BackingId>> {
+        if !self.passthrough.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut slot = self.backings.entry(ino).or_insert((Weak::new(), upper));
+        if let Some(b) = slot.0.upgrade() {
+            return (slot.1 == upper).then_some(b);
+        }
+        match open(fd.as_fd()) {
+            Ok(b) => {
+                let b = Arc::new(b);
+                *slot = (Arc::downgrade(&b), upper);
+                Some(b)
+            }
+            Err(e) => {
+                tracing::debug!("passthrough refused ({e}); serving reads and writes ourselves");
+                if e.raw_os_error() == Some(libc::EPERM) {
+                    self.passthrough.store(false, Ordering::Relaxed);
+                }
+                None
+            }
+        }
+    }
+
+    pub(crate) fn reply_opened(&self, reply: ReplyOpen, ino: u64, fd: OwnedFd, upper: bool) {
+        let fh = self.new_fh();
+        match self.backing_for(ino, &fd, upper, |f| reply.open_backing(f)) {
+            Some(b) => {
+                self.files.insert(
+                    fh,
+                    Arc::new(FileHandle {
+                        ino,
+                        fd,
+                        upper,
+                        backing: Some(b.clone()),
+                    }),
+                );
+                reply.opened_passthrough(Fh(fh), FopenFlags::empty(), &b);
+            }
+            None => {
+                self.files.insert(
+                    fh,
+                    Arc::new(FileHandle {
+                        ino,
+                        fd,
+                        upper,
+                        backing: None,
+                    }),
+                );
+                // Lower data never changes under the mount, and upper data only
+                // through it, so the kernel's page cache stays valid across opens.
+                reply.opened(Fh(fh), FopenFlags::FOPEN_KEEP_CACHE);
+            }
+        }
+    }
+
+    /// The listing for a readdir at `offset`; taken anew when reading from the start.
+    pub(crate) fn dir_snapshot(&self, fh: Fh, offset: u64) -> io::Result<Arc<Vec<DirEntry>>> {
+        let h = self
+            .dirs
+            .get(&fh.0)
+            .map(|h| h.clone())
+            .ok_or_else(|| err(libc::EBADF))?;
+        let mut slot = h.entries.lock();
+        if offset == 0 || slot.is_none() {
+            let node = self.node(h.ino)?;
+            *slot = Some(Arc::new(self.list_dir(&node)?));
+        }
+        Ok(slot.clone().expect("filled above"))
+    }
+
+    /// Some open handle of `ino`, for questions about a file that has no name left.
+    pub(crate) fn any_handle(&self, ino: u64) -> Option<Arc<FileHandle>> {
+        self.files
+            .iter()
+            .find(|h| h.ino == ino)
+            .map(|h| h.value().clone())
+    }
+
+    pub(crate) fn copy_up_locked(&self, node: &crate::inode::Node) -> io::Result<()> {
+        let _g = self.tree.write();
+        self.copy_up(node)
+    }
+}

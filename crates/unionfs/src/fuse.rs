@@ -1,0 +1,764 @@
+//! The FUSE face of the union: turns kernel requests into calls on
+//! [`UnionFs`] and results into replies. No union logic lives here.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use fuser::{
+    AccessFlags, CopyFileRangeFlags, Errno, FileHandle as Fh, FileType, Filesystem, FopenFlags,
+    Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr,
+    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek,
+    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+};
+use parking_lot::Mutex;
+
+use crate::handles::{DirHandle, FileHandle};
+use crate::ids::OVERRIDE_XATTR;
+use crate::namespace::{Caller, NewKind};
+use crate::sys;
+use crate::union::{err, UnionFs};
+use crate::whiteout;
+
+fn errno(e: &io::Error) -> Errno {
+    Errno::from_i32(sys::errno(e))
+}
+
+fn caller(req: &Request) -> Caller {
+    Caller {
+        uid: req.uid(),
+        gid: req.gid(),
+    }
+}
+
+fn timespec(t: Option<TimeOrNow>) -> libc::timespec {
+    match t {
+        None => libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        Some(TimeOrNow::Now) => libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+        Some(TimeOrNow::SpecificTime(t)) => {
+            let (sec, nsec) = match t.duration_since(SystemTime::UNIX_EPOCH) {
+                Ok(d) => (d.as_secs() as i64, d.subsec_nanos() as i64),
+                Err(e) => {
+                    let d = e.duration();
+                    let mut sec = -(d.as_secs() as i64);
+                    let mut nsec = -(d.subsec_nanos() as i64);
+                    if nsec < 0 {
+                        sec -= 1;
+                        nsec += 1_000_000_000;
+                    }
+                    (sec, nsec)
+                }
+            };
+            libc::timespec {
+                tv_sec: sec,
+                tv_nsec: nsec,
+            }
+        }
+    }
+}
+
+impl UnionFs {
+    fn entry_reply(&self, reply: ReplyEntry, r: io::Result<fuser::FileAttr>) {
+        match r {
+            Ok(attr) => reply.entry(&self.ttl, &attr, Generation(0)),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    pub(crate) fn handle(&self, fh: Fh) -> Option<Arc<FileHandle>> {
+        self.files.get(&fh.0).map(|h| h.clone())
+    }
+
+    fn with_fd<T>(&self, fh: Fh, f: impl FnOnce(&FileHandle) -> io::Result<T>) -> io::Result<T> {
+        let h = self.handle(fh).ok_or_else(|| err(libc::EBADF))?;
+        f(&h)
+    }
+
+    fn new_create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        kind: NewKind<'_>,
+    ) -> io::Result<(fuser::FileAttr, Option<std::os::fd::OwnedFd>, u64)> {
+        let p = self.node(parent.0)?;
+        let (node, attr, fd) = self.create_entry(&p, name.as_bytes(), mode, kind, caller(req))?;
+        Ok((attr, fd, node.ino))
+    }
+
+    fn xattr_hidden(&self, name: &[u8]) -> bool {
+        whiteout::is_private_xattr(name) || (self.owners.use_override && name == OVERRIDE_XATTR)
+    }
+}
+
+impl Filesystem for UnionFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        let _ = config.add_capabilities(
+            InitFlags::FUSE_DO_READDIRPLUS
+                | InitFlags::FUSE_READDIRPLUS_AUTO
+                | InitFlags::FUSE_PARALLEL_DIROPS
+                | InitFlags::FUSE_SPLICE_READ
+                | InitFlags::FUSE_SPLICE_MOVE,
+        );
+        let _ = config.add_capabilities(InitFlags::FUSE_EXPORT_SUPPORT);
+        let _ = config.set_max_write(1 << 20);
+        let _ = config.set_max_readahead(1 << 20);
+        if self.want_passthrough
+            && self.privileged
+            && config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+            && config.set_max_stack_depth(2).is_ok()
+        {
+            self.passthrough.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let r = self
+            .node(parent.0)
+            .and_then(|p| self.lookup_node(&p, name.as_bytes()))
+            .map(|(_, a)| a);
+        self.entry_reply(reply, r);
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.inodes.forget(ino.0, nlookup);
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<Fh>, reply: ReplyAttr) {
+        let r = self.node(ino.0).and_then(|n| {
+            // fstat of an unlinked file may come without its handle.
+            let h = fh.and_then(|f| self.handle(f)).or_else(|| {
+                let unlinked = n.state.lock().links.is_empty();
+                unlinked.then(|| self.any_handle(n.ino)).flatten()
+            });
+            match h {
+                Some(h) => self.node_attr(&n, Some(h.fd.as_fd())),
+                None => self.node_attr(&n, None),
+            }
+        });
+        match r {
+            Ok(a) => reply.attr(&self.ttl, &a),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<Fh>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let times =
+            (atime.is_some() || mtime.is_some()).then(|| [timespec(atime), timespec(mtime)]);
+        let h = fh.and_then(|f| self.handle(f)).filter(|h| h.upper);
+        let r = self.node(ino.0).and_then(|n| {
+            self.set_attrs(
+                &n,
+                h.as_ref().map(|h| h.fd.as_fd()),
+                mode,
+                uid,
+                gid,
+                size,
+                times,
+            )
+        });
+        match r {
+            Ok(a) => reply.attr(&self.ttl, &a),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        let r = self.node(ino.0).and_then(|n| {
+            let (upper, lower) = {
+                let s = n.state.lock();
+                (s.upper, s.lower)
+            };
+            let path = self.path_of(n.ino)?;
+            if upper {
+                self.upper()?.at(&path)?.readlink()
+            } else {
+                let l = lower.ok_or_else(|| err(libc::ENOENT))?;
+                self.lowers.layers[l].readlink(&path)
+            }
+        });
+        match r {
+            Ok(d) => reply.data(&d),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let r = self
+            .new_create(req, parent, name, mode, NewKind::Node { rdev })
+            .map(|(a, _, _)| a);
+        self.entry_reply(reply, r);
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let r = self
+            .new_create(req, parent, name, mode | libc::S_IFDIR, NewKind::Dir)
+            .map(|(a, _, _)| a);
+        self.entry_reply(reply, r);
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let r = self
+            .node(parent.0)
+            .and_then(|p| self.remove_entry(&p, name.as_bytes(), false));
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let r = self
+            .node(parent.0)
+            .and_then(|p| self.remove_entry(&p, name.as_bytes(), true));
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let t = target.as_os_str().as_bytes();
+        let r = self
+            .new_create(
+                req,
+                parent,
+                link_name,
+                libc::S_IFLNK | 0o777,
+                NewKind::Symlink { target: t },
+            )
+            .map(|(a, _, _)| a);
+        self.entry_reply(reply, r);
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let r = self.node(parent.0).and_then(|p| {
+            let np = self.node(newparent.0)?;
+            self.rename_entry(&p, name.as_bytes(), &np, newname.as_bytes(), flags.bits())
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        let r = self.node(ino.0).and_then(|n| {
+            let np = self.node(newparent.0)?;
+            let a = self.link_entry(&n, &np, newname.as_bytes())?;
+            self.inodes.add_lookup(&n);
+            Ok(a)
+        });
+        self.entry_reply(reply, r);
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let r = self
+            .node(ino.0)
+            .and_then(|n| self.open_node(&n, flags.0).map(|o| (n, o)));
+        match r {
+            Ok((n, (fd, upper))) => self.reply_opened(reply, n.ino, fd, upper),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: Fh,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let r = self.with_fd(fh, |h| {
+            let mut buf = vec![0u8; size as usize];
+            let n = sys::pread(h.fd.as_fd(), &mut buf, offset)?;
+            buf.truncate(n);
+            Ok(buf)
+        });
+        match r {
+            Ok(d) => reply.data(&d),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: Fh,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        match self.with_fd(fh, |h| sys::pwrite(h.fd.as_fd(), data, offset)) {
+            Ok(n) => reply.written(n as u32),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn flush(&self, _req: &Request, _ino: INodeNo, _fh: Fh, _lo: LockOwner, reply: ReplyEmpty) {
+        reply.ok();
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: Fh,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.files.remove(&fh.0);
+        reply.ok();
+    }
+
+    fn fsync(&self, _req: &Request, _ino: INodeNo, fh: Fh, datasync: bool, reply: ReplyEmpty) {
+        if !self.fsync {
+            return reply.ok();
+        }
+        match self.with_fd(fh, |h| sys::fsync(h.fd.as_fd(), datasync)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.node(ino.0) {
+            Ok(n) if n.kind() == FileType::Directory => {
+                let fh = self.new_fh();
+                self.dirs.insert(
+                    fh,
+                    Arc::new(DirHandle {
+                        ino: n.ino,
+                        entries: Mutex::new(None),
+                    }),
+                );
+                reply.opened(Fh(fh), FopenFlags::empty());
+            }
+            Ok(_) => reply.error(Errno::ENOTDIR),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: Fh,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let entries = match self.dir_snapshot(fh, offset) {
+            Ok(e) => e,
+            Err(e) => return reply.error(errno(&e)),
+        };
+        for (i, e) in entries.iter().enumerate().skip(offset as usize) {
+            if reply.add(
+                INodeNo(e.ino),
+                (i + 1) as u64,
+                e.kind,
+                OsStr::from_bytes(&e.name),
+            ) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: Fh,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let entries = match self.dir_snapshot(fh, offset) {
+            Ok(e) => e,
+            Err(e) => return reply.error(errno(&e)),
+        };
+        let dir = match self.node(ino.0) {
+            Ok(d) => d,
+            Err(e) => return reply.error(errno(&e)),
+        };
+        for (i, e) in entries.iter().enumerate().skip(offset as usize) {
+            let full = if e.name == b"." || e.name == b".." {
+                // The kernel takes no reference for these.
+                match self.node(e.ino).and_then(|n| self.node_attr(&n, None)) {
+                    Ok(a) => reply.add(
+                        INodeNo(e.ino),
+                        (i + 1) as u64,
+                        OsStr::from_bytes(&e.name),
+                        &std::time::Duration::ZERO,
+                        &a,
+                        Generation(0),
+                    ),
+                    Err(_) => continue,
+                }
+            } else {
+                match self.lookup_node(&dir, &e.name) {
+                    Ok((node, a)) => {
+                        let full = reply.add(
+                            INodeNo(node.ino),
+                            (i + 1) as u64,
+                            OsStr::from_bytes(&e.name),
+                            &self.ttl,
+                            &a,
+                            Generation(0),
+                        );
+                        if full {
+                            // Not sent: give back the reference lookup_node took.
+                            self.inodes.forget(node.ino, 1);
+                        }
+                        full
+                    }
+                    Err(_) => continue,
+                }
+            };
+            if full {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: Fh,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.dirs.remove(&fh.0);
+        reply.ok();
+    }
+
+    fn fsyncdir(&self, _req: &Request, _ino: INodeNo, _fh: Fh, _datasync: bool, reply: ReplyEmpty) {
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let r = match &self.upper {
+            Some(u) => sys::fstatvfs(u.root_fd()),
+            None => self.lowers.layers[0]
+                .open(b"", libc::O_DIRECTORY)
+                .and_then(|fd| sys::fstatvfs(fd.as_fd())),
+        };
+        match r {
+            Ok(s) => reply.statfs(
+                s.f_blocks,
+                s.f_bfree,
+                s.f_bavail,
+                s.f_files,
+                s.f_ffree,
+                s.f_bsize as u32,
+                255,
+                s.f_frsize as u32,
+            ),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        if self.noxattrs {
+            return reply.error(Errno::from_i32(libc::EOPNOTSUPP));
+        }
+        if self.xattr_hidden(name.as_bytes()) {
+            return reply.error(Errno::EPERM);
+        }
+        let r = self.node(ino.0).and_then(|n| {
+            self.copy_up_locked(&n)?;
+            let path = self.path_of(n.ino)?;
+            self.upper()?
+                .at(&path)?
+                .set_xattr(name.as_bytes(), value, flags)
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        if self.noxattrs || self.xattr_hidden(name.as_bytes()) {
+            return reply.error(Errno::from_i32(libc::ENODATA));
+        }
+        let r = self
+            .node(ino.0)
+            .and_then(|n| self.get_raw_xattr(&n, name.as_bytes()));
+        match r {
+            Ok(Some(v)) => xattr_reply(reply, size, &v),
+            Ok(None) => reply.error(Errno::from_i32(libc::ENODATA)),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        if self.noxattrs {
+            return xattr_reply(reply, size, &[]);
+        }
+        let r = self.node(ino.0).and_then(|n| {
+            let (upper, lower) = {
+                let s = n.state.lock();
+                (s.upper, s.lower)
+            };
+            let path = self.path_of(n.ino)?;
+            let names = if upper {
+                self.upper()?.at(&path)?.list_xattr()?
+            } else {
+                match lower {
+                    Some(l) => self.lowers.layers[l].list_xattr(&path)?,
+                    None => Vec::new(),
+                }
+            };
+            let mut out = Vec::new();
+            for name in names.into_iter().filter(|n| !self.xattr_hidden(n)) {
+                out.extend_from_slice(&name);
+                out.push(0);
+            }
+            Ok(out)
+        });
+        match r {
+            Ok(v) => xattr_reply(reply, size, &v),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        if self.noxattrs || self.xattr_hidden(name.as_bytes()) {
+            return reply.error(Errno::from_i32(libc::ENODATA));
+        }
+        let r = self.node(ino.0).and_then(|n| {
+            if self.get_raw_xattr(&n, name.as_bytes())?.is_none() {
+                return Err(err(libc::ENODATA));
+            }
+            self.copy_up_locked(&n)?;
+            let path = self.path_of(n.ino)?;
+            self.upper()?.at(&path)?.remove_xattr(name.as_bytes())
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn access(&self, _req: &Request, _ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
+        // default_permissions: the kernel checks modes itself.
+        reply.ok();
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let r = self.new_create(req, parent, name, mode, NewKind::File { flags });
+        match r {
+            Ok((attr, Some(fd), ino)) => {
+                let fh = self.new_fh();
+                let backing = self.backing_for(ino, &fd, true, |fd| reply.open_backing(fd));
+                match backing {
+                    Some(b) => {
+                        let flags = FopenFlags::empty();
+                        self.files.insert(
+                            fh,
+                            Arc::new(FileHandle {
+                                ino,
+                                fd,
+                                upper: true,
+                                backing: Some(b.clone()),
+                            }),
+                        );
+                        reply.created_passthrough(
+                            &self.ttl,
+                            &attr,
+                            Generation(0),
+                            Fh(fh),
+                            flags,
+                            &b,
+                        );
+                    }
+                    None => {
+                        self.files.insert(
+                            fh,
+                            Arc::new(FileHandle {
+                                ino,
+                                fd,
+                                upper: true,
+                                backing: None,
+                            }),
+                        );
+                        reply.created(&self.ttl, &attr, Generation(0), Fh(fh), FopenFlags::empty());
+                    }
+                }
+            }
+            Ok((_, None, _)) => reply.error(Errno::EIO),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: Fh,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        match self.with_fd(fh, |h| sys::fallocate(h.fd.as_fd(), mode, offset, length)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn lseek(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: Fh,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        match self.with_fd(fh, |h| sys::lseek(h.fd.as_fd(), offset, whence)) {
+            Ok(o) => reply.offset(o),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn copy_file_range(
+        &self,
+        _req: &Request,
+        _ino_in: INodeNo,
+        fh_in: Fh,
+        offset_in: u64,
+        _ino_out: INodeNo,
+        fh_out: Fh,
+        offset_out: u64,
+        len: u64,
+        _flags: CopyFileRangeFlags,
+        reply: ReplyWrite,
+    ) {
+        let r = self.with_fd(fh_in, |i| {
+            self.with_fd(fh_out, |o| {
+                sys::copy_file_range(
+                    i.fd.as_fd(),
+                    offset_in,
+                    o.fd.as_fd(),
+                    offset_out,
+                    len.min(1 << 30) as usize,
+                )
+            })
+        });
+        match r {
+            Ok(n) => reply.written(n as u32),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+}
+
+fn xattr_reply(reply: ReplyXattr, size: u32, v: &[u8]) {
+    if size == 0 {
+        reply.size(v.len() as u32);
+    } else if (size as usize) < v.len() {
+        reply.error(Errno::ERANGE);
+    } else {
+        reply.data(v);
+    }
+}

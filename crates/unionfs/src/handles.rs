@@ -1,0 +1,31 @@
+//! Open files and open directories.
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use fuser::{BackingId, FileType};
+use parking_lot::Mutex;
+
+pub struct FileHandle {
+    pub ino: u64,
+    pub fd: OwnedFd,
+    /// The fd is on the upper layer (writable), not a lower file.
+    pub upper: bool,
+    /// Keeps the kernel's passthrough registration alive while this file is open.
+    pub backing: Option<Arc<BackingId>>,
+}
+
+/// One entry of a directory listing snapshot.
+#[derive(Clone, Debug)]
+pub struct DirEntry {
+    pub ino: u64,
+    pub kind: FileType,
+    pub name: Vec<u8>,
+}
+
+/// A directory listing taken at opendir (and again on rewind), so that
+/// offsets stay meaningful while the directory changes.
+pub struct DirHandle {
+    pub ino: u64,
+    pub entries: Mutex<Option<Arc<Vec<DirEntry>>>>,
+}

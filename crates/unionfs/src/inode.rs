@@ -1,0 +1,245 @@
+//! The inode table: which union file each FUSE node id stands for.
+//!
+//! A node remembers where it is (parent and name, several for hard links)
+//! rather than a full path, so a rename touches one node. Node ids double as
+//! `st_ino`: they are handed out once per underlying file identity
+//! (device, inode) and that mapping is kept for the life of the mount, so a
+//! file keeps its inode number across forget/lookup and across copy-up, and
+//! files of different layers never share one.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use fuser::FileType;
+use parking_lot::Mutex;
+
+pub const ROOT_INO: u64 = 1;
+
+/// Identity of an underlying file: st_dev and st_ino of the layer file, and
+/// for lower non-directories also the path. Kernel overlayfs without an
+/// index breaks lower hard links on copy-up; keeping each name of a lower
+/// file its own node lets one name be copied up while the others still
+/// show the lower file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    dev: u64,
+    ino: u64,
+    path: u64,
+}
+
+impl Key {
+    pub fn real(dev: u64, ino: u64) -> Key {
+        Key { dev, ino, path: 0 }
+    }
+
+    pub fn lower_file(dev: u64, ino: u64, path: &[u8]) -> Key {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        path.hash(&mut h);
+        Key {
+            dev,
+            ino,
+            path: h.finish() | 1,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct NodeState {
+    /// Where the node is: (parent id, name); the first is used for paths.
+    pub links: Vec<(u64, Vec<u8>)>,
+    pub kind: FileType,
+    /// The path exists in the upper layer (the data lives there).
+    pub upper: bool,
+    /// Topmost lower layer holding the path, when the data is still there
+    /// (files) or lower content merges in (directories).
+    pub lower: Option<usize>,
+    /// The upper directory hides all lower content.
+    pub opaque: bool,
+    /// Identity keys registered for this node (lower and, after copy-up, upper).
+    pub keys: Vec<Key>,
+}
+
+#[derive(Debug)]
+pub struct Node {
+    pub ino: u64,
+    pub state: Mutex<NodeState>,
+    lookups: AtomicU64,
+}
+
+impl Node {
+    pub fn kind(&self) -> FileType {
+        self.state.lock().kind
+    }
+}
+
+pub struct InodeTable {
+    nodes: DashMap<u64, Arc<Node>>,
+    keys: DashMap<Key, u64>,
+    next: AtomicU64,
+}
+
+impl InodeTable {
+    pub fn new(root_key: Key, root_upper: bool, root_lower: Option<usize>) -> Self {
+        let t = InodeTable {
+            nodes: DashMap::new(),
+            keys: DashMap::new(),
+            next: AtomicU64::new(ROOT_INO + 1),
+        };
+        t.keys.insert(root_key, ROOT_INO);
+        t.nodes.insert(
+            ROOT_INO,
+            Arc::new(Node {
+                ino: ROOT_INO,
+                state: Mutex::new(NodeState {
+                    links: vec![(0, Vec::new())],
+                    kind: FileType::Directory,
+                    upper: root_upper,
+                    lower: root_lower,
+                    opaque: false,
+                    keys: vec![root_key],
+                }),
+                lookups: AtomicU64::new(1),
+            }),
+        );
+        t
+    }
+
+    pub fn get(&self, ino: u64) -> Option<Arc<Node>> {
+        self.nodes.get(&ino).map(|n| n.clone())
+    }
+
+    /// The id for `key`, allocating one the first time the identity is seen.
+    pub fn ino_for(&self, key: Key) -> u64 {
+        *self
+            .keys
+            .entry(key)
+            .or_insert_with(|| self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id already given to `key`, if any.
+    pub fn known(&self, key: Key) -> Option<u64> {
+        self.keys.get(&key).map(|v| *v)
+    }
+
+    /// Binds another identity (an upper copy) to an existing id.
+    pub fn alias(&self, key: Key, ino: u64) {
+        self.keys.insert(key, ino);
+    }
+
+    /// Drops an identity whose file is gone, so a recycled inode number of
+    /// the upper filesystem does not inherit our id.
+    pub fn forget_key(&self, key: Key, ino: u64) {
+        self.keys.remove_if(&key, |_, v| *v == ino);
+    }
+
+    /// The node for a looked-up entry, creating or refreshing it, and
+    /// counting one kernel lookup.
+    pub fn found(&self, ino: u64, parent: u64, name: &[u8], fresh: NodeState) -> Arc<Node> {
+        let node = self
+            .nodes
+            .entry(ino)
+            .or_insert_with(|| {
+                Arc::new(Node {
+                    ino,
+                    state: Mutex::new(NodeState {
+                        links: Vec::new(),
+                        ..fresh_clone(&fresh)
+                    }),
+                    lookups: AtomicU64::new(0),
+                })
+            })
+            .clone();
+        {
+            let mut st = node.state.lock();
+            if st.kind != fresh.kind {
+                st.links.clear();
+            }
+            st.kind = fresh.kind;
+            st.upper = fresh.upper;
+            st.lower = fresh.lower;
+            st.opaque = fresh.opaque;
+            for k in fresh.keys {
+                if !st.keys.contains(&k) {
+                    st.keys.push(k);
+                }
+            }
+            if !st.links.iter().any(|(p, n)| *p == parent && n == name) {
+                if st.kind == FileType::Directory {
+                    st.links.clear();
+                }
+                st.links.push((parent, name.to_vec()));
+            }
+        }
+        node.lookups.fetch_add(1, Ordering::Relaxed);
+        node
+    }
+
+    /// Makes (parent, name) the link paths are built from, for an operation
+    /// that names the file that way (one of several hard links).
+    pub fn make_primary(&self, node: &Node, parent: u64, name: &[u8]) {
+        let mut s = node.state.lock();
+        if let Some(i) = s.links.iter().position(|(p, n)| *p == parent && n == name) {
+            let l = s.links.remove(i);
+            s.links.insert(0, l);
+        }
+    }
+
+    /// The kernel took one more reference (a reply that returns an entry).
+    pub fn add_lookup(&self, node: &Node) {
+        node.lookups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The kernel dropped `n` references; an unreferenced node leaves the
+    /// table (its id stays reserved for its identity).
+    pub fn forget(&self, ino: u64, n: u64) {
+        if ino == ROOT_INO {
+            return;
+        }
+        let remove = match self.nodes.get(&ino) {
+            Some(node) => node.lookups.fetch_sub(n, Ordering::AcqRel) <= n,
+            None => false,
+        };
+        if remove {
+            self.nodes
+                .remove_if(&ino, |_, node| node.lookups.load(Ordering::Acquire) == 0);
+        }
+    }
+
+    /// The node's path relative to the union root, built from parent links.
+    pub fn path(&self, ino: u64) -> Option<Vec<u8>> {
+        let mut parts: Vec<Vec<u8>> = Vec::new();
+        let mut cur = ino;
+        while cur != ROOT_INO {
+            let node = self.get(cur)?;
+            let st = node.state.lock();
+            let (p, name) = st.links.first()?.clone();
+            drop(st);
+            parts.push(name);
+            cur = p;
+            if parts.len() > 100_000 {
+                return None;
+            }
+        }
+        let mut out = Vec::new();
+        for (i, p) in parts.iter().rev().enumerate() {
+            if i > 0 {
+                out.push(b'/');
+            }
+            out.extend_from_slice(p);
+        }
+        Some(out)
+    }
+}
+
+fn fresh_clone(s: &NodeState) -> NodeState {
+    NodeState {
+        links: s.links.clone(),
+        kind: s.kind,
+        upper: s.upper,
+        lower: s.lower,
+        opaque: s.opaque,
+        keys: Vec::new(),
+    }
+}

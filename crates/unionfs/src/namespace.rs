@@ -1,0 +1,600 @@
+//! Changes to names: create, mkdir, mknod, symlink, link, unlink, rmdir and
+//! rename, with overlayfs's rules for what they leave behind in the upper
+//! layer (whiteouts over removed lower names, opaque directories over
+//! replaced ones, EXDEV for directories that have lower content).
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+
+use fuser::{FileAttr, FileType};
+
+use crate::ids::{Override, OVERRIDE_XATTR};
+use crate::inode::{Key, Node, NodeState};
+use crate::sys::{self, At};
+use crate::union::{err, Resolved, UnionFs};
+
+/// What to create.
+pub enum NewKind<'a> {
+    File { flags: i32 },
+    Dir,
+    Node { rdev: u32 },
+    Symlink { target: &'a [u8] },
+}
+
+/// Who creates it (ids as seen in the mount).
+#[derive(Clone, Copy)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl UnionFs {
+    fn resolve_opt(&self, parent: &Node, name: &[u8]) -> io::Result<Option<Resolved>> {
+        match self.resolve(parent, name) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the lower stack has anything (visible or whited out) at `path`
+    /// below `parent`, which then needs a whiteout or an opaque marker.
+    fn lower_has(&self, parent: &Node, path: &[u8]) -> io::Result<bool> {
+        let (p_lower, p_opaque) = {
+            let s = parent.state.lock();
+            (s.lower, s.opaque)
+        };
+        if p_lower.is_none() || p_opaque {
+            return Ok(false);
+        }
+        Ok(self.lowers.hit(path)?.is_some())
+    }
+
+    /// Creates an entry. Returns the node, its attributes and, for files, the open fd.
+    pub(crate) fn create_entry(
+        &self,
+        parent: &Arc<Node>,
+        name: &[u8],
+        mode: u32,
+        kind: NewKind<'_>,
+        caller: Caller,
+    ) -> io::Result<(Arc<Node>, FileAttr, Option<OwnedFd>)> {
+        let _g = self.tree.write();
+        if self.resolve_opt(parent, name)?.is_some() {
+            return Err(err(libc::EEXIST));
+        }
+        let upper = self.upper()?;
+        self.copy_up(parent)?;
+        let ppath = self.path_of(parent.ino)?;
+        let path = sys::join(&ppath, name);
+        let over_lower = self.lower_has(parent, &path)?;
+        upper.clear_whiteout(&path)?;
+        let at = upper.at(&path)?;
+        let parent_st = upper.at(&ppath)?.lstat()?;
+        let mut fd = None;
+        let perm = mode & 0o7777;
+        let dir_bits = if parent_st.st_mode & libc::S_ISGID != 0 {
+            libc::S_ISGID
+        } else {
+            0
+        };
+        match kind {
+            NewKind::File { flags } => {
+                let f = at.open(
+                    (flags & !(libc::O_APPEND | libc::O_DIRECT | libc::O_NOCTTY))
+                        | libc::O_CREAT
+                        | libc::O_EXCL,
+                    perm,
+                )?;
+                fd = Some(f);
+            }
+            NewKind::Dir => at.mkdir(perm)?,
+            NewKind::Node { rdev } => at.mknod(mode, rdev as libc::dev_t)?,
+            NewKind::Symlink { target } => at.symlink(target)?,
+        }
+        let is_dir = matches!(kind, NewKind::Dir);
+        let done = self.own_new(&at, &parent_st, mode, is_dir, dir_bits, caller);
+        let done = done.and_then(|()| {
+            if is_dir && over_lower {
+                upper.set_opaque(&path)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = done {
+            let _ = at.unlink(is_dir);
+            return Err(e);
+        }
+        let st = at.lstat()?;
+        let key = Key::real(upper.dev, st.st_ino);
+        let ino = self.inodes.ino_for(key);
+        let node = self.inodes.found(
+            ino,
+            parent.ino,
+            name,
+            NodeState {
+                links: Vec::new(),
+                kind: crate::lower::kind_of_mode(st.st_mode),
+                upper: true,
+                lower: None,
+                opaque: is_dir && over_lower,
+                keys: vec![key],
+            },
+        );
+        let attr = self.show(&node, st)?;
+        Ok((node, attr, fd))
+    }
+
+    /// Gives a new upper entry its owner: the caller, or the directory's
+    /// group under a setgid directory (as the kernel does on a real fs).
+    fn own_new(
+        &self,
+        at: &At<'_>,
+        parent_st: &libc::stat,
+        mode: u32,
+        is_dir: bool,
+        dir_bits: u32,
+        caller: Caller,
+    ) -> io::Result<()> {
+        let gid = if dir_bits != 0 {
+            None
+        } else {
+            Some(caller.gid)
+        };
+        let host_uid = self.owners.uid_map.to_host(caller.uid);
+        let host_gid = gid.and_then(|g| self.owners.gid_map.to_host(g));
+        if self.privileged && !self.owners.use_override {
+            let uid = host_uid.ok_or_else(|| err(libc::EOVERFLOW))?;
+            let g = match gid {
+                Some(_) => Some(host_gid.ok_or_else(|| err(libc::EOVERFLOW))?),
+                None => None,
+            };
+            at.chown(Some(uid), g)?;
+            // chown clears setuid/setgid; put back what was asked for.
+            if mode & (libc::S_ISUID | libc::S_ISGID) != 0 && mode & libc::S_IFMT != libc::S_IFLNK {
+                at.chmod(mode & 0o7777)?;
+            }
+        } else if self.owners.use_override && mode & libc::S_IFMT != libc::S_IFLNK {
+            let o = Override {
+                uid: host_uid.unwrap_or(caller.uid),
+                gid: host_gid.unwrap_or(parent_st.st_gid),
+                mode: mode & 0o7777 | if is_dir { dir_bits } else { 0 },
+                kind: None,
+            };
+            at.set_xattr(OVERRIDE_XATTR, o.format(mode).as_bytes(), 0)?;
+        }
+        if is_dir && dir_bits != 0 {
+            let st = at.lstat()?;
+            at.chmod((st.st_mode & 0o7777) | dir_bits)?;
+        }
+        Ok(())
+    }
+
+    /// Hard link `node` as `name` in `parent`.
+    pub(crate) fn link_entry(
+        &self,
+        node: &Arc<Node>,
+        parent: &Arc<Node>,
+        name: &[u8],
+    ) -> io::Result<FileAttr> {
+        let _g = self.tree.write();
+        if node.kind() == FileType::Directory {
+            return Err(err(libc::EPERM));
+        }
+        if self.resolve_opt(parent, name)?.is_some() {
+            return Err(err(libc::EEXIST));
+        }
+        let upper = self.upper()?;
+        self.copy_up(node)?;
+        self.copy_up(parent)?;
+        let src = self.path_of(node.ino)?;
+        let dst = sys::join(&self.path_of(parent.ino)?, name);
+        upper.clear_whiteout(&dst)?;
+        upper.at(&src)?.link_to(&upper.at(&dst)?)?;
+        node.state.lock().links.push((parent.ino, name.to_vec()));
+        let st = upper.at(&dst)?.lstat()?;
+        self.show(node, st)
+    }
+
+    /// Unlink (`dir == false`) or rmdir (`dir == true`).
+    pub(crate) fn remove_entry(
+        &self,
+        parent: &Arc<Node>,
+        name: &[u8],
+        dir: bool,
+    ) -> io::Result<()> {
+        let _g = self.tree.write();
+        let r = self.resolve(parent, name)?;
+        let is_dir = r.kind == FileType::Directory;
+        if dir && !is_dir {
+            return Err(err(libc::ENOTDIR));
+        }
+        if !dir && is_dir {
+            return Err(err(libc::EISDIR));
+        }
+        if is_dir && !self.merged_is_empty(&r)? {
+            return Err(err(libc::ENOTEMPTY));
+        }
+        let upper = self.upper()?;
+        let victim = self.ino_of(&r);
+        self.copy_up(parent)?;
+        let needs_whiteout = self.lower_has(parent, &r.path)?;
+        let at = upper.at(&r.path)?;
+        if let Some(st) = &r.upper {
+            if is_dir {
+                // Move it out first: it may still hold whiteouts. With
+                // RENAME_WHITEOUT the whiteout appears in the same step.
+                let tmp = upper.scratch_at()?;
+                let flags = if needs_whiteout && upper.form.device_whiteouts {
+                    libc::RENAME_WHITEOUT
+                } else {
+                    0
+                };
+                at.rename_to(&tmp, flags)?;
+                if needs_whiteout && flags == 0 {
+                    upper.whiteout(&r.path)?;
+                }
+                upper.remove_tree(&tmp)?;
+            } else {
+                let flags = if needs_whiteout && upper.form.device_whiteouts {
+                    libc::RENAME_WHITEOUT
+                } else {
+                    0
+                };
+                if flags != 0 {
+                    let tmp = upper.scratch_at()?;
+                    at.rename_to(&tmp, flags)?;
+                    tmp.unlink(false)?;
+                } else {
+                    at.unlink(false)?;
+                    if needs_whiteout {
+                        upper.whiteout(&r.path)?;
+                    }
+                }
+            }
+            let last = st.st_nlink <= 1 || is_dir;
+            let key = Key::real(upper.dev, st.st_ino);
+            self.unlinked(victim, parent.ino, name, last.then_some(key));
+        } else {
+            upper.whiteout(&r.path)?;
+            self.unlinked(victim, parent.ino, name, None);
+        }
+        Ok(())
+    }
+
+    /// Drops the (parent, name) link from the node `ino`; `gone` is the
+    /// identity of an upper file that no longer exists anywhere.
+    fn unlinked(&self, ino: u64, parent: u64, name: &[u8], gone: Option<Key>) {
+        if let Some(node) = self.inodes.get(ino) {
+            node.state
+                .lock()
+                .links
+                .retain(|(p, n)| !(*p == parent && n == name));
+        }
+        if let Some(key) = gone {
+            self.inodes.forget_key(key, ino);
+        }
+    }
+
+    /// An empty merged directory has no visible names in any layer.
+    fn merged_is_empty(&self, r: &Resolved) -> io::Result<bool> {
+        if let Some(_st) = &r.upper {
+            let (real, _wh) = self.upper()?.list(&r.path)?;
+            if !real.is_empty() {
+                return Ok(false);
+            }
+        }
+        if r.lower_visible().is_some() {
+            let idx = self.lowers.dir(&r.path)?;
+            if r.upper.is_none() {
+                return Ok(idx.entries.is_empty());
+            }
+            // Lower names count unless the upper layer whites them out.
+            let upper = self.upper()?;
+            for name in idx.entries.keys() {
+                let p = sys::join(&r.path, name);
+                if !matches!(upper.entry(&p, true)?, crate::upper::UpperEntry::Whiteout) {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// rename(2) / renameat2 with RENAME_NOREPLACE or RENAME_EXCHANGE.
+    pub(crate) fn rename_entry(
+        &self,
+        parent: &Arc<Node>,
+        name: &[u8],
+        newparent: &Arc<Node>,
+        newname: &[u8],
+        flags: u32,
+    ) -> io::Result<()> {
+        let _g = self.tree.write();
+        if newname.len() > 255 {
+            return Err(err(libc::ENAMETOOLONG));
+        }
+        let src = self.resolve(parent, name)?;
+        let dst = self.resolve_opt(newparent, newname)?;
+        let src_dir = src.kind == FileType::Directory;
+        if flags & libc::RENAME_WHITEOUT != 0 {
+            return Err(err(libc::EINVAL));
+        }
+        let exchange = flags & libc::RENAME_EXCHANGE != 0;
+        if exchange && dst.is_none() {
+            return Err(err(libc::ENOENT));
+        }
+        if flags & libc::RENAME_NOREPLACE != 0 && dst.is_some() {
+            return Err(err(libc::EEXIST));
+        }
+        if let Some(d) = &dst {
+            if self.ino_of(d) == self.ino_of(&src) {
+                return Ok(()); // two names of one file: nothing to do
+            }
+            let dst_dir = d.kind == FileType::Directory;
+            if !exchange {
+                if src_dir && !dst_dir {
+                    return Err(err(libc::ENOTDIR));
+                }
+                if !src_dir && dst_dir {
+                    return Err(err(libc::EISDIR));
+                }
+                if dst_dir && !self.merged_is_empty(d)? {
+                    return Err(err(libc::ENOTEMPTY));
+                }
+            }
+        }
+        // Directories with lower content cannot move without redirects.
+        if src_dir && src.lower_visible().is_some() {
+            return Err(err(libc::EXDEV));
+        }
+        if exchange {
+            if let Some(d) = &dst {
+                let d_lower = d.lower_visible().is_some()
+                    || self.lower_has(newparent, &d.path)?
+                    || self.lower_has(parent, &src.path)?;
+                if d_lower || src.lower_visible().is_some() {
+                    return Err(err(libc::EXDEV));
+                }
+            }
+        }
+        let upper = self.upper()?;
+        let src_node = self.node(self.ino_of(&src))?;
+        self.inodes.make_primary(&src_node, parent.ino, name);
+        self.copy_up(parent)?;
+        self.copy_up(newparent)?;
+        if !src_dir {
+            self.copy_up(&src_node)?;
+        }
+        let src_hides = self.lower_has(parent, &src.path)?;
+        let dst_hides = self.lower_has(
+            newparent,
+            &sys::join(&self.path_of(newparent.ino)?, newname),
+        )?;
+        let src_path = self.path_of(src_node.ino)?;
+        let dst_path = sys::join(&self.path_of(newparent.ino)?, newname);
+        let from = upper.at(&src_path)?;
+        let to = upper.at(&dst_path)?;
+        if exchange {
+            from.rename_to(&to, libc::RENAME_EXCHANGE)?;
+            let dnode = self.node(self.ino_of(dst.as_ref().expect("checked")))?;
+            self.relink(&src_node, parent.ino, name, newparent.ino, newname);
+            self.relink(&dnode, newparent.ino, newname, parent.ino, name);
+            return Ok(());
+        }
+        // Clear what sits at the destination in the upper layer.
+        let mut replaced = None;
+        if let Some(d) = &dst {
+            let last = d
+                .upper
+                .as_ref()
+                .is_some_and(|st| st.st_nlink <= 1 || d.kind == FileType::Directory);
+            let key = d.upper.as_ref().map(|st| Key::real(upper.dev, st.st_ino));
+            replaced = Some((self.ino_of(d), if last { key } else { None }));
+            if d.upper.is_some() && d.kind == FileType::Directory {
+                // Empty in the union, but it may hold whiteouts.
+                let tmp = upper.scratch_at()?;
+                to.rename_to(&tmp, 0)?;
+                upper.remove_tree(&tmp)?;
+            }
+        }
+        if dst
+            .as_ref()
+            .is_none_or(|d| d.upper.is_none() || d.kind == FileType::Directory)
+        {
+            upper.clear_whiteout(&dst_path)?;
+        }
+        let wh_flag = if src_hides && upper.form.device_whiteouts {
+            libc::RENAME_WHITEOUT
+        } else {
+            0
+        };
+        from.rename_to(&to, wh_flag)?;
+        if src_hides && wh_flag == 0 {
+            upper.whiteout(&src_path)?;
+        }
+        if src_dir && dst_hides {
+            upper.set_opaque(&dst_path)?;
+        }
+        if let Some((ino, gone)) = replaced {
+            self.unlinked(ino, newparent.ino, newname, gone);
+        }
+        self.relink(&src_node, parent.ino, name, newparent.ino, newname);
+        let mut s = src_node.state.lock();
+        s.upper = true;
+        s.lower = None;
+        if src_dir && dst_hides {
+            s.opaque = true;
+        }
+        Ok(())
+    }
+
+    fn relink(&self, node: &Node, from_p: u64, from_n: &[u8], to_p: u64, to_n: &[u8]) {
+        let mut s = node.state.lock();
+        s.links.retain(|(p, n)| !(*p == from_p && n == from_n));
+        s.links.retain(|(p, n)| !(*p == to_p && n == to_n));
+        s.links.insert(0, (to_p, to_n.to_vec()));
+    }
+
+    /// Opens a node's data; writers copy it up first.
+    pub(crate) fn open_node(&self, node: &Arc<Node>, flags: i32) -> io::Result<(OwnedFd, bool)> {
+        let write = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
+        if write && !node.state.lock().upper {
+            let _g = self.tree.write();
+            self.copy_up(node)?;
+        }
+        let flags = flags
+            & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_APPEND | libc::O_DIRECT);
+        let (upper, lower) = {
+            let s = node.state.lock();
+            (s.upper, s.lower)
+        };
+        let path = self.path_of(node.ino)?;
+        if upper {
+            let fd = self.upper()?.at(&path)?.open(flags | libc::O_NOFOLLOW, 0)?;
+            Ok((fd, true))
+        } else {
+            let l = lower.ok_or_else(|| err(libc::ENOENT))?;
+            let fd = self.lowers.layers[l].open(&path, flags & !libc::O_ACCMODE)?;
+            Ok((fd, false))
+        }
+    }
+
+    /// Applies setattr changes; the node is copied up first.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn set_attrs(
+        &self,
+        node: &Arc<Node>,
+        fd: Option<std::os::fd::BorrowedFd<'_>>,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        times: Option<[libc::timespec; 2]>,
+    ) -> io::Result<FileAttr> {
+        if !node.state.lock().upper {
+            let _g = self.tree.write();
+            self.copy_up(node)?;
+        }
+        let upper = self.upper()?;
+        let path = self.path_of(node.ino).ok();
+        let at = match &path {
+            Some(p) => Some(upper.at(p)?),
+            None => None,
+        };
+        let at_or_stale = || at.as_ref().ok_or_else(|| err(libc::ESTALE));
+        if uid.is_some() || gid.is_some() {
+            let hu = match uid {
+                Some(u) => Some(
+                    self.owners
+                        .uid_map
+                        .to_host(u)
+                        .ok_or_else(|| err(libc::EINVAL))?,
+                ),
+                None => None,
+            };
+            let hg = match gid {
+                Some(g) => Some(
+                    self.owners
+                        .gid_map
+                        .to_host(g)
+                        .ok_or_else(|| err(libc::EINVAL))?,
+                ),
+                None => None,
+            };
+            if self.owners.use_override {
+                self.update_override(at_or_stale()?, |o| {
+                    if let Some(u) = hu {
+                        o.uid = u;
+                    }
+                    if let Some(g) = hg {
+                        o.gid = g;
+                    }
+                    // chown drops setuid, and setgid on group-executable files.
+                    o.mode &= !libc::S_ISUID;
+                })?;
+            } else {
+                match fd {
+                    Some(fd) if node.state.lock().links.is_empty() => {
+                        let st = sys::fstat(fd)?;
+                        sys::fchown(fd, hu.unwrap_or(st.st_uid), hg.unwrap_or(st.st_gid))?
+                    }
+                    _ => at_or_stale()?.chown(hu, hg)?,
+                }
+            }
+        }
+        if let Some(m) = mode {
+            if self.owners.use_override {
+                self.update_override(at_or_stale()?, |o| o.mode = m & 0o7777)?;
+            } else {
+                match fd {
+                    Some(fd) => sys::fchmod(fd, m & 0o7777)?,
+                    None => at_or_stale()?.chmod(m & 0o7777)?,
+                }
+            }
+        }
+        if let Some(sz) = size {
+            match fd {
+                Some(fd) if self.fd_writable(fd) => sys::ftruncate(fd, sz)?,
+                _ => {
+                    let f = at_or_stale()?.open(libc::O_WRONLY | libc::O_NOFOLLOW, 0)?;
+                    sys::ftruncate(f.as_fd(), sz)?;
+                }
+            }
+        }
+        if let Some(t) = times {
+            match fd {
+                Some(fd) if node.state.lock().links.is_empty() => sys::futimens(fd, &t)?,
+                _ => at_or_stale()?.utimens(&t)?,
+            }
+        }
+        match (fd, &at) {
+            (_, Some(at)) => {
+                let st = at.lstat()?;
+                self.show(node, st)
+            }
+            (Some(fd), None) => self.node_attr(node, Some(fd)),
+            (None, None) => Err(err(libc::ESTALE)),
+        }
+    }
+
+    fn fd_writable(&self, fd: std::os::fd::BorrowedFd<'_>) -> bool {
+        sys::fd_flags(fd)
+            .map(|f| f & libc::O_ACCMODE != libc::O_RDONLY)
+            .unwrap_or(false)
+    }
+
+    /// Read-modify-write of the override xattr of an upper entry.
+    fn update_override(&self, at: &At<'_>, f: impl FnOnce(&mut Override)) -> io::Result<()> {
+        let st = at.lstat()?;
+        let mut o = at
+            .get_xattr(OVERRIDE_XATTR)?
+            .and_then(|v| Override::parse(&v))
+            .unwrap_or(Override {
+                uid: st.st_uid,
+                gid: st.st_gid,
+                mode: st.st_mode & 0o7777,
+                kind: None,
+            });
+        f(&mut o);
+        at.set_xattr(OVERRIDE_XATTR, o.format(st.st_mode).as_bytes(), 0)
+    }
+
+    /// The raw xattr of a node's visible side.
+    pub(crate) fn get_raw_xattr(&self, node: &Node, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        let (upper, lower) = {
+            let s = node.state.lock();
+            (s.upper, s.lower)
+        };
+        let path = self.path_of(node.ino)?;
+        if upper {
+            self.upper()?.at(&path)?.get_xattr(name)
+        } else {
+            match lower {
+                Some(l) => self.lowers.layers[l].get_xattr(&path, name),
+                None => Ok(None),
+            }
+        }
+    }
+}

@@ -1,0 +1,627 @@
+//! Differential test: the same operations on a kernel overlayfs mount and a
+//! strata-fs mount of identical layers must give the same results (values,
+//! errnos, data) and leave the same trees; and a kernel overlayfs mount of
+//! strata-fs's upper dir afterwards must show that tree too.
+
+mod common;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use common::*;
+
+fn show<T: std::fmt::Debug>(r: io::Result<T>) -> String {
+    match r {
+        Ok(v) => format!("ok {v:?}"),
+        Err(e) => match e.raw_os_error() {
+            Some(n) => format!("err {:?}", nix::errno::Errno::from_raw(n)),
+            None => format!("err {e}"),
+        },
+    }
+}
+
+fn nix_io<T>(r: nix::Result<T>) -> io::Result<T> {
+    r.map_err(io::Error::from)
+}
+
+/// Stat summary that two unions must agree on (no inode or device numbers).
+fn st(p: &Path) -> io::Result<String> {
+    let m = fs::symlink_metadata(p)?;
+    Ok(format!(
+        "mode={:o} uid={} gid={} size={} nlink={} mtime_fixed={}",
+        m.mode(),
+        m.uid(),
+        m.gid(),
+        if m.is_dir() { 0 } else { m.size() },
+        if m.is_dir() { 0 } else { m.nlink() },
+        m.mtime() == FIXED_TIME
+    ))
+}
+
+fn ls(p: &Path) -> io::Result<Vec<String>> {
+    let mut v: Vec<String> = fs::read_dir(p)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<io::Result<_>>()?;
+    v.sort();
+    Ok(v)
+}
+
+fn rename2(m: &Path, a: &str, b: &str, flags: nix::fcntl::RenameFlags) -> io::Result<()> {
+    nix_io(nix::fcntl::renameat2(
+        None,
+        &m.join(a),
+        None,
+        &m.join(b),
+        flags,
+    ))
+}
+
+/// The operation sequence; every step's outcome is recorded.
+fn exercise(m: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut rec = |label: &str, v: String| out.push((label.to_string(), v));
+    let p = |s: &str| m.join(s);
+
+    rec("read lower", show(fs::read_to_string(p("plain"))));
+    rec("readdir root", show(ls(m)));
+    rec("readdir merged", show(ls(&p("merged"))));
+    rec("readdir opaque lower", show(ls(&p("opq"))));
+    rec("whited out file", show(st(&p("gone"))));
+    rec("whited out dir", show(st(&p("gonedir"))));
+    rec("type swap", show(ls(&p("typeswap"))));
+    rec("stat setuid", show(st(&p("setuid"))));
+    rec("readlink", show(fs::read_link(p("link"))));
+    rec("lstat link", show(st(&p("link"))));
+    rec(
+        "stat dangling",
+        show(fs::metadata(p("dangling")).map(|_| ())),
+    );
+    rec("xattr get", show(xattr::get(p("plain"), "user.color")));
+    rec(
+        "xattr trusted",
+        show(xattr::get(p("plain"), "trusted.secret")),
+    );
+    let ino_before = fs::metadata(p("plain")).map(|m| m.ino()).ok();
+
+    // copy-up by append keeps owner, mode, xattrs and the data.
+    rec(
+        "append lower",
+        show(
+            OpenOptions::new()
+                .append(true)
+                .open(p("plain"))
+                .and_then(|mut f| f.write_all(b"more\n")),
+        ),
+    );
+    rec("read after append", show(fs::read_to_string(p("plain"))));
+    rec(
+        "stat after append",
+        show(st(&p("plain")).map(|s| s.replace("mtime_fixed=false", "changed"))),
+    );
+    rec(
+        "xattr after copy-up",
+        show(xattr::get(p("plain"), "user.color")),
+    );
+    rec(
+        "ino kept across copy-up",
+        show(fs::metadata(p("plain")).map(|m| Some(m.ino()) == ino_before)),
+    );
+    // metadata-only copy-ups keep times.
+    rec(
+        "chmod lower",
+        show(fs::set_permissions(
+            p("setgid"),
+            fs::Permissions::from_mode(0o2755),
+        )),
+    );
+    rec("stat after chmod", show(st(&p("setgid"))));
+    rec(
+        "chown lower",
+        show(std::os::unix::fs::lchown(p("owned"), Some(2000), None)),
+    );
+    rec("stat after chown", show(st(&p("owned"))));
+    rec(
+        "lchown symlink",
+        show(std::os::unix::fs::lchown(p("link"), Some(9), Some(10))),
+    );
+    rec("lstat symlink after chown", show(st(&p("link"))));
+    rec(
+        "chown setuid drops bit",
+        show(std::os::unix::fs::lchown(p("setuid"), Some(5), Some(5))),
+    );
+    rec("stat setuid after chown", show(st(&p("setuid"))));
+    rec(
+        "utimensat omit atime",
+        show(nix_io(nix::sys::stat::utimensat(
+            None,
+            &p("dir1/x"),
+            &nix::sys::time::TimeSpec::UTIME_OMIT,
+            &nix::sys::time::TimeSpec::new(1_234_567_890, 5),
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        ))),
+    );
+    rec(
+        "mtime after utimensat",
+        show(
+            fs::metadata(p("dir1/x")).map(|m| (m.mtime(), m.mtime_nsec(), m.atime() == FIXED_TIME)),
+        ),
+    );
+    rec("parent dir times kept by copy-up", show(st(&p("dir1"))));
+    rec(
+        "xattr dir after child copy-up",
+        show(xattr::get(p("dir1"), "user.dir")),
+    );
+    // sparse copy-up keeps holes
+    rec(
+        "truncate lower",
+        show(
+            OpenOptions::new()
+                .write(true)
+                .open(p("plain2"))
+                .and_then(|f| f.set_len(3)),
+        ),
+    );
+    rec("read truncated", show(fs::read_to_string(p("plain2"))));
+    rec(
+        "open O_TRUNC lower",
+        show(
+            OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(p("top"))
+                .map(drop),
+        ),
+    );
+    rec(
+        "stat truncated",
+        show(st(&p("top")).map(|s| s.contains("size=0"))),
+    );
+    // unlink and rmdir
+    rec("unlink lower", show(fs::remove_file(p("dir1/y"))));
+    rec("stat unlinked", show(st(&p("dir1/y"))));
+    rec("readdir after unlink", show(ls(&p("dir1"))));
+    rec("unlink missing", show(fs::remove_file(p("dir1/nothere"))));
+    rec("unlink dir", show(fs::remove_file(p("dir1"))));
+    rec("rmdir file", show(fs::remove_dir(p("top"))));
+    rec("rmdir non-empty merged", show(fs::remove_dir(p("merged"))));
+    for f in ["a", "b", "c"] {
+        rec(
+            "unlink merged child",
+            show(fs::remove_file(p("merged").join(f))),
+        );
+    }
+    rec("readdir emptied merged", show(ls(&p("merged"))));
+    rec("rmdir emptied merged", show(fs::remove_dir(p("merged"))));
+    rec("mkdir over removed dir", show(fs::create_dir(p("merged"))));
+    rec("readdir recreated (opaque)", show(ls(&p("merged"))));
+    rec("rmdir lower empty", show(fs::remove_dir(p("emptydir"))));
+    rec(
+        "remove_dir_all lower tree",
+        show(fs::remove_dir_all(p("rmtree"))),
+    );
+    rec("stat removed tree", show(st(&p("rmtree"))));
+    rec("create over whiteout", show(fs::write(p("gone"), b"back")));
+    rec("read recreated", show(fs::read_to_string(p("gone"))));
+    rec("mkdir over whiteout", show(fs::create_dir(p("gonedir"))));
+    rec("readdir dir over whiteout", show(ls(&p("gonedir"))));
+    // create / mkdir errors
+    rec("mkdir existing", show(fs::create_dir(p("dir1"))));
+    rec(
+        "create excl existing",
+        show(
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(p("plain"))
+                .map(drop),
+        ),
+    );
+    rec(
+        "create 255 name",
+        show(fs::write(p(&"n".repeat(255)), b"ok")),
+    );
+    rec(
+        "create 256 name",
+        show(fs::write(p(&"n".repeat(256)), b"no")),
+    );
+    rec("stat 256 name", show(st(&p(&"q".repeat(256)))));
+    rec(
+        "create mode",
+        show(
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o640)
+                .open(p("newfile"))
+                .and_then(|mut f| f.write_all(b"abc")),
+        ),
+    );
+    rec(
+        "stat new",
+        show(st(&p("newfile")).map(|s| s.replace("mtime_fixed=false", ""))),
+    );
+    // rename
+    rec(
+        "rename lower file",
+        show(fs::rename(p("hard1"), p("renamed"))),
+    );
+    rec("stat old name", show(st(&p("hard1"))));
+    rec("read renamed", show(fs::read_to_string(p("renamed"))));
+    rec("stat other hard link", show(st(&p("hard2"))));
+    rec(
+        "rename lower dir",
+        show(fs::rename(p("dir1"), p("dir1-moved"))),
+    );
+    rec(
+        "rename merged dir",
+        show(fs::rename(p("typeswap"), p("ts2"))),
+    );
+    rec("mkdir new", show(fs::create_dir(p("newdir"))));
+    rec("write in new", show(fs::write(p("newdir/f"), b"f")));
+    rec(
+        "rename new dir",
+        show(fs::rename(p("newdir"), p("newdir2"))),
+    );
+    rec("readdir renamed new dir", show(ls(&p("newdir2"))));
+    rec(
+        "rename file over file",
+        show(fs::rename(p("plain2"), p("top"))),
+    );
+    rec("read replaced", show(fs::read_to_string(p("top"))));
+    rec(
+        "rename file over dir",
+        show(fs::rename(p("top"), p("newdir2"))),
+    );
+    rec(
+        "rename dir over file",
+        show(fs::rename(p("newdir2"), p("top"))),
+    );
+    rec(
+        "rename dir over non-empty",
+        show(fs::rename(p("gonedir"), p("newdir2"))),
+    );
+    rec(
+        "rename dir over empty dir",
+        show(fs::rename(p("newdir2"), p("gonedir"))),
+    );
+    rec("readdir moved over", show(ls(&p("gonedir"))));
+    rec(
+        "rename noreplace",
+        show(rename2(
+            m,
+            "renamed",
+            "top",
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        )),
+    );
+    rec(
+        "rename exchange upper files",
+        show(rename2(
+            m,
+            "newfile",
+            "gone",
+            nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+        )),
+    );
+    rec(
+        "read after exchange",
+        show(fs::read_to_string(p("newfile"))),
+    );
+    rec("rename missing", show(fs::rename(p("nothere"), p("x"))));
+    rec(
+        "rename into missing dir",
+        show(fs::rename(p("renamed"), p("nodir/x"))),
+    );
+    // links
+    rec(
+        "hard link lower",
+        show(fs::hard_link(p("big"), p("big-link"))),
+    );
+    rec(
+        "nlink after link",
+        show(fs::metadata(p("big")).map(|m| m.nlink())),
+    );
+    rec("link existing", show(fs::hard_link(p("big"), p("renamed"))));
+    rec("link dir", show(fs::hard_link(p("opq"), p("opq-link"))));
+    rec(
+        "symlink new",
+        show(std::os::unix::fs::symlink("target/x", p("newlink"))),
+    );
+    rec("readlink new", show(fs::read_link(p("newlink"))));
+    rec(
+        "readlink lower dangling",
+        show(fs::read_link(p("dangling"))),
+    );
+    // special files
+    rec(
+        "mkfifo",
+        show(nix_io(nix::unistd::mkfifo(
+            &p("newfifo"),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        ))),
+    );
+    rec(
+        "mknod char",
+        show(nix_io(nix::sys::stat::mknod(
+            &p("newchr"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+            libc::makedev(1, 5),
+        ))),
+    );
+    rec(
+        "stat mknod",
+        show(fs::symlink_metadata(p("newchr")).map(|m| m.rdev())),
+    );
+    rec(
+        "unix socket",
+        show(std::os::unix::net::UnixListener::bind(p("sock")).map(drop)),
+    );
+    rec(
+        "chmod fifo copy-up",
+        show(fs::set_permissions(
+            p("fifo"),
+            fs::Permissions::from_mode(0o600),
+        )),
+    );
+    rec("stat fifo", show(st(&p("fifo"))));
+    rec(
+        "chmod chardev copy-up",
+        show(fs::set_permissions(
+            p("chardev"),
+            fs::Permissions::from_mode(0o666),
+        )),
+    );
+    // xattrs
+    rec(
+        "setxattr lower",
+        show(xattr::set(p("top"), "user.new", b"v")),
+    );
+    rec(
+        "listxattr",
+        show(xattr::list(p("plain")).map(|l| {
+            let mut v: Vec<String> = l.map(|n| n.to_string_lossy().into_owned()).collect();
+            v.sort();
+            v
+        })),
+    );
+    rec("removexattr", show(xattr::remove(p("plain"), "user.color")));
+    rec(
+        "removexattr missing",
+        show(xattr::remove(p("plain"), "user.none")),
+    );
+    rec(
+        "getxattr missing",
+        show(xattr::get(p("plain"), "user.none")),
+    );
+    rec(
+        "xattr on lower dir",
+        show(xattr::set(p("opq"), "user.d", b"1")),
+    );
+    rec(
+        "overlay xattr hidden",
+        show(xattr::get(p("opq"), "trusted.overlay.opaque")),
+    );
+    // open files
+    rec(
+        "unlinked open file",
+        show((|| {
+            let mut f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(p("tmpf"))?;
+            f.write_all(b"still here")?;
+            fs::remove_file(p("tmpf"))?;
+            let n = f.metadata()?.nlink();
+            f.seek(SeekFrom::Start(0))?;
+            let mut s = String::new();
+            f.read_to_string(&mut s)?;
+            Ok((n, s))
+        })()),
+    );
+    rec(
+        "unlinked open lower file",
+        show((|| {
+            let f = File::open(p("setuid"))?;
+            fs::remove_file(p("setuid"))?;
+            Ok(f.metadata()?.nlink())
+        })()),
+    );
+    rec(
+        "fallocate",
+        show(
+            OpenOptions::new()
+                .write(true)
+                .open(p("gone"))
+                .and_then(|f| {
+                    nix_io(nix::fcntl::fallocate(
+                        f.as_raw_fd(),
+                        nix::fcntl::FallocateFlags::empty(),
+                        0,
+                        1 << 16,
+                    ))?;
+                    Ok(f.metadata()?.len())
+                }),
+        ),
+    );
+    rec(
+        "copy_file_range",
+        show((|| {
+            let src = File::open(p("big"))?;
+            let dst = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(p("bigcopy"))?;
+            let n = nix_io(nix::fcntl::copy_file_range(&src, None, &dst, None, 1 << 20))?;
+            Ok(n)
+        })()),
+    );
+    rec(
+        "flock",
+        show(File::open(p("opq/new")).and_then(|f| {
+            nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+                .map(drop)
+                .map_err(|(_, e)| io::Error::from(e))
+        })),
+    );
+    rec(
+        "fsync",
+        show(
+            OpenOptions::new()
+                .write(true)
+                .open(p("gone"))
+                .and_then(|f| f.sync_all()),
+        ),
+    );
+    rec(
+        "statfs namelen",
+        show(nix_io(nix::sys::statfs::statfs(m)).map(|s| s.maximum_name_length())),
+    );
+    rec(
+        "write then read big",
+        show((|| {
+            let data: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 251) as u8).collect();
+            fs::write(p("written"), &data)?;
+            Ok(fs::read(p("written"))? == data)
+        })()),
+    );
+    // deep paths: deeper than PATH_MAX, walked with *at calls.
+    rec("deep path", show(deep(m)));
+    rec("final root listing", show(ls(m)));
+    out
+}
+
+/// Builds a directory chain longer than PATH_MAX below `m` with *at calls
+/// and a file at the bottom; returns what it could observe there.
+fn deep(m: &Path) -> io::Result<(usize, String)> {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::{mkdirat, Mode};
+    let comp = "d".repeat(100);
+    let mut fd = nix_io(nix::fcntl::open(
+        m,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY,
+        Mode::empty(),
+    ))?;
+    let mut depth = 0;
+    for _ in 0..50 {
+        nix_io(mkdirat(
+            Some(fd),
+            comp.as_str(),
+            Mode::from_bits_truncate(0o755),
+        ))?;
+        let next = nix_io(openat(
+            Some(fd),
+            comp.as_str(),
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY,
+            Mode::empty(),
+        ))?;
+        nix_io(nix::unistd::close(fd))?;
+        fd = next;
+        depth += 1;
+    }
+    let f = nix_io(openat(
+        Some(fd),
+        "leaf",
+        OFlag::O_CREAT | OFlag::O_WRONLY,
+        Mode::from_bits_truncate(0o644),
+    ))?;
+    nix_io(nix::unistd::write(unsafe_fd(f), b"deep"))?;
+    nix_io(nix::unistd::close(f))?;
+    let st = nix_io(nix::sys::stat::fstatat(
+        Some(fd),
+        "leaf",
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    ))?;
+    nix_io(nix::unistd::close(fd))?;
+    Ok((depth * 101, format!("size={}", st.st_size)))
+}
+
+fn unsafe_fd(fd: std::os::fd::RawFd) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: the caller keeps `fd` open for as long as the borrow is used.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+struct Side {
+    lowers: Vec<std::path::PathBuf>,
+    upper: std::path::PathBuf,
+    work: std::path::PathBuf,
+    mnt: std::path::PathBuf,
+}
+
+fn side(base: &Path) -> Side {
+    let lowers = build_layers(&base.join("layers"));
+    let s = Side {
+        lowers,
+        upper: base.join("upper"),
+        work: base.join("work"),
+        mnt: base.join("mnt"),
+    };
+    for d in [&s.upper, &s.work, &s.mnt] {
+        fs::create_dir_all(d).unwrap();
+    }
+    s
+}
+
+fn lower_refs(s: &Side) -> Vec<&Path> {
+    s.lowers.iter().map(|p| p.as_path()).collect()
+}
+
+#[test]
+fn strata_matches_kernel_overlayfs() {
+    require_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let k = side(&tmp.path().join("kernel"));
+    let s = side(&tmp.path().join("strata"));
+
+    let (kres, ktree) = {
+        let _m = Mount::kernel(&lower_refs(&k), Some((&k.upper, &k.work)), &k.mnt);
+        (exercise(&k.mnt), snapshot(&k.mnt))
+    };
+    let (sres, stree) = {
+        let _m = Mount::strata(&lower_refs(&s), Some((&s.upper, &s.work)), &s.mnt, "");
+        (exercise(&s.mnt), snapshot(&s.mnt))
+    };
+    let mut diffs = Vec::new();
+    for (i, (a, b)) in kres.iter().zip(sres.iter()).enumerate() {
+        if a != b {
+            diffs.push(format!(
+                "step {i} {:?}:\n   kernel {}\n   strata {}",
+                a.0, a.1, b.1
+            ));
+        }
+    }
+    assert_eq!(kres.len(), sres.len());
+    assert!(
+        diffs.is_empty(),
+        "operation results differ:\n{}",
+        diffs.join("\n")
+    );
+    assert_same_tree("after the operations", &ktree, &stree);
+
+    // The upper dir strata wrote is valid overlayfs: the kernel reads it the same.
+    let kern_on_strata = {
+        let w2 = tmp.path().join("work2");
+        fs::create_dir_all(&w2).unwrap();
+        let _m = Mount::kernel(&lower_refs(&s), Some((&s.upper, &w2)), &s.mnt);
+        snapshot(&s.mnt)
+    };
+    assert_same_tree(
+        "kernel overlayfs on strata's upper",
+        &ktree,
+        &kern_on_strata,
+    );
+
+    // And strata reads the kernel's upper the same.
+    let strata_on_kernel = {
+        let w3 = tmp.path().join("work3");
+        fs::create_dir_all(&w3).unwrap();
+        let _m = Mount::strata(&lower_refs(&k), Some((&k.upper, &w3)), &k.mnt, "");
+        snapshot(&k.mnt)
+    };
+    assert_same_tree("strata on the kernel's upper", &ktree, &strata_on_kernel);
+}
