@@ -8,7 +8,7 @@ use fuser::FileType;
 
 use crate::handles::DirEntry;
 use crate::inode::{Key, Node};
-use crate::lower::kind_of_mode;
+use crate::lower::{kind_of_dtype, kind_of_mode};
 use crate::sys;
 use crate::union::UnionFs;
 
@@ -46,7 +46,7 @@ impl UnionFs {
                 seen.insert(w);
             }
             for d in real {
-                let st_kind = dtype_kind(d.dtype).map_or_else(
+                let st_kind = kind_of_dtype(d.dtype).map_or_else(
                     || {
                         up.at(&sys::join(&path, &d.name))
                             .and_then(|a| a.lstat())
@@ -94,17 +94,4 @@ impl UnionFs {
         }
         Ok(out)
     }
-}
-
-fn dtype_kind(dtype: u8) -> Option<FileType> {
-    Some(match dtype {
-        libc::DT_DIR => FileType::Directory,
-        libc::DT_REG => FileType::RegularFile,
-        libc::DT_LNK => FileType::Symlink,
-        libc::DT_FIFO => FileType::NamedPipe,
-        libc::DT_SOCK => FileType::Socket,
-        libc::DT_BLK => FileType::BlockDevice,
-        libc::DT_CHR => FileType::CharDevice,
-        _ => return None,
-    })
 }

@@ -130,7 +130,14 @@ impl Filesystem for UnionFs {
             .node(parent.0)
             .and_then(|p| self.lookup_node(&p, name.as_bytes()))
             .map(|(_, a)| a);
-        self.entry_reply(reply, r);
+        match r {
+            // A negative entry (node id 0) the kernel may cache: names only
+            // appear through this mount, which the kernel sees happen.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                reply.entry(&self.ttl, &negative_attr(), Generation(0))
+            }
+            r => self.entry_reply(reply, r),
+        }
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -412,7 +419,13 @@ impl Filesystem for UnionFs {
                         entries: Mutex::new(None),
                     }),
                 );
-                reply.opened(Fh(fh), FopenFlags::empty());
+                // The kernel may keep listings: every change to a directory
+                // goes through this mount, and the kernel drops its cached
+                // listing when it sees one.
+                reply.opened(
+                    Fh(fh),
+                    FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
+                );
             }
             Ok(_) => reply.error(Errno::ENOTDIR),
             Err(e) => reply.error(errno(&e)),
@@ -750,6 +763,26 @@ impl Filesystem for UnionFs {
             Ok(n) => reply.written(n as u32),
             Err(e) => reply.error(errno(&e)),
         }
+    }
+}
+
+fn negative_attr() -> fuser::FileAttr {
+    fuser::FileAttr {
+        ino: INodeNo(0),
+        size: 0,
+        blocks: 0,
+        atime: SystemTime::UNIX_EPOCH,
+        mtime: SystemTime::UNIX_EPOCH,
+        ctime: SystemTime::UNIX_EPOCH,
+        crtime: SystemTime::UNIX_EPOCH,
+        kind: FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 0,
+        flags: 0,
     }
 }
 

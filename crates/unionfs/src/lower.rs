@@ -62,7 +62,7 @@ impl DirLower {
     }
 }
 
-fn kind_of_dtype(dtype: u8) -> Option<FileType> {
+pub fn kind_of_dtype(dtype: u8) -> Option<FileType> {
     Some(match dtype {
         libc::DT_DIR => FileType::Directory,
         libc::DT_REG => FileType::RegularFile,

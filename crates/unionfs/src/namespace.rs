@@ -69,7 +69,10 @@ impl UnionFs {
         let ppath = self.path_of(parent.ino)?;
         let path = sys::join(&ppath, name);
         let over_lower = self.lower_has(parent, &path)?;
-        upper.clear_whiteout(&path)?;
+        if over_lower {
+            // Whiteouts only ever stand over lower names.
+            upper.clear_whiteout(&path)?;
+        }
         let at = upper.at(&path)?;
         let parent_st = upper.at(&ppath)?.lstat()?;
         let mut fd = None;
@@ -150,7 +153,9 @@ impl UnionFs {
                 Some(_) => Some(host_gid.ok_or_else(|| err(libc::EOVERFLOW))?),
                 None => None,
             };
-            at.chown(Some(uid), g)?;
+            if (Some(uid), g) != (Some(self.own_ids.0), Some(self.own_ids.1)) {
+                at.chown(Some(uid), g)?;
+            }
             // chown clears setuid/setgid; put back what was asked for.
             if mode & (libc::S_ISUID | libc::S_ISGID) != 0 && mode & libc::S_IFMT != libc::S_IFLNK {
                 at.chmod(mode & 0o7777)?;

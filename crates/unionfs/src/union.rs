@@ -56,6 +56,8 @@ pub struct UnionFs {
     pub(crate) noxattrs: bool,
     /// We may chown for real.
     pub(crate) privileged: bool,
+    /// Our own uid and gid: what a new file gets without a chown.
+    pub(crate) own_ids: (u32, u32),
     pub(crate) layer_devs: Vec<u64>,
 }
 
@@ -135,6 +137,10 @@ impl UnionFs {
             static_nlink: cfg.static_nlink,
             noxattrs: cfg.noxattrs,
             privileged,
+            own_ids: (
+                nix::unistd::geteuid().as_raw(),
+                nix::unistd::getegid().as_raw(),
+            ),
             layer_devs,
         })
     }
@@ -179,9 +185,12 @@ impl UnionFs {
             }
         }
         let (kind, opaque) = match (&upper_st, &lower) {
-            (Some(st), _) => {
+            (Some(st), hit) => {
                 let kind = kind_of_mode(st.st_mode);
-                let opaque = kind == FileType::Directory && self.upper()?.is_opaque(&path)?;
+                // Opaqueness only matters over a lower directory.
+                let over_dir = hit.as_ref().is_some_and(|h| h.kind == FileType::Directory);
+                let opaque =
+                    kind == FileType::Directory && over_dir && self.upper()?.is_opaque(&path)?;
                 (kind, opaque)
             }
             (None, Some(h)) => (h.kind, false),

@@ -28,6 +28,19 @@ pub fn require_root() {
     );
 }
 
+/// Debian's udev rule makes /dev/fuse 0666 so users (and user namespaces,
+/// where setuid fusermount3 does not help) can mount; some minimal hosts
+/// leave it 0600. Put it back the way Debian ships it.
+pub fn fuse_device_open_to_users() {
+    let mode = fs::metadata("/dev/fuse")
+        .expect("/dev/fuse exists")
+        .permissions()
+        .mode();
+    if mode & 0o666 != 0o666 {
+        fs::set_permissions("/dev/fuse", fs::Permissions::from_mode(mode | 0o666)).unwrap();
+    }
+}
+
 pub fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
@@ -37,6 +50,13 @@ pub fn run(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command as uid/gid 65534 with no groups; returns its stdout.
+pub fn run_as_nobody(args: &[&str]) -> String {
+    run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(args))
 }
 
 pub fn is_mounted(p: &Path) -> bool {

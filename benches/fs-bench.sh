@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Whole-process filesystem benchmark: the same workloads on kernel overlayfs,
+# fuse-overlayfs 1.10 (Debian, C), fuse-overlayfs 2.0 (Rust, if built with
+# FOVL2=1) and strata-fs, in one run; prints seconds and ratios to kernel
+# overlayfs. Run as root from the repository root:
+#
+#   benches/fs-bench.sh            # full size (1 GiB files, 20k/60k entries)
+#   SCALE=8 benches/fs-bench.sh    # everything 8x smaller, for a quick look
+#   FOVL2=1 benches/fs-bench.sh    # also cargo-install fuse-overlayfs 2.0 into benches/work
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCALE=${SCALE:-1}
+WORK=${WORK:-$PWD/benches/work}
+MIB=$((1024 / SCALE))          # "1 GiB" workloads, in MiB
+COPYUP_MIB=$((512 / SCALE))
+SMALL=$((20000 / SCALE))
+TREE_DIRS=$((2000 / SCALE))    # x 10 files x 3 lowers ~ 60k entries
+UNTAR_MIB=$((300 / SCALE))
+
+[ "$(id -u)" = 0 ] || { echo "fs-bench: run as root (kernel overlayfs and drop_caches need it)" >&2; exit 1; }
+cargo build --release -q -p unionfs
+STRATA=$PWD/target/release/strata-fs
+command -v fuse-overlayfs >/dev/null || { echo "fs-bench: apt-get install fuse-overlayfs fio" >&2; exit 1; }
+FOVL1=$(command -v fuse-overlayfs)
+FOVL2_BIN=""
+if [ "${FOVL2:-0}" = 1 ]; then
+  if [ ! -x "$WORK/fovl2/bin/fuse-overlayfs" ]; then
+    cargo install -q --root "$WORK/fovl2" fuse-overlayfs
+  fi
+  FOVL2_BIN=$WORK/fovl2/bin/fuse-overlayfs
+fi
+
+mkdir -p "$WORK"
+L="$WORK/lowers"
+if [ ! -f "$L/.done-$SCALE" ]; then
+  rm -rf "$L"; mkdir -p "$L/l1" "$L/l2" "$L/l3"
+  head -c "$((MIB))M" /dev/urandom > "$L/l3/big"
+  head -c "$((COPYUP_MIB))M" /dev/urandom > "$L/l3/copyup"
+  for l in l1 l2 l3; do
+    for d in $(seq 1 "$TREE_DIRS"); do
+      mkdir -p "$L/$l/tree/d$d"
+      for f in 0 1 2 3 4 5 6 7 8 9; do : > "$L/$l/tree/d$d/$l-f$f"; done
+    done
+  done
+  mkdir -p "$WORK/tarsrc"
+  for i in $(seq 1 $((UNTAR_MIB / 4))); do
+    mkdir -p "$WORK/tarsrc/p$((i % 50))"
+    head -c 4M /dev/urandom > "$WORK/tarsrc/p$((i % 50))/f$i"
+  done
+  tar -C "$WORK/tarsrc" -cf "$WORK/untar.tar" .
+  rm -rf "$WORK/tarsrc"
+  touch "$L/.done-$SCALE"
+fi
+
+MNT=$WORK/mnt; UP=$WORK/upper; WK=$WORK/work
+mount_fs() { # name
+  umount_fs
+  rm -rf "$UP" "$WK"; mkdir -p "$UP" "$WK" "$MNT"
+  local o="lowerdir=$L/l1:$L/l2:$L/l3,upperdir=$UP,workdir=$WK"
+  case $1 in
+    kernel) mount -t overlay overlay -o "$o,redirect_dir=off,index=off,metacopy=off" "$MNT" ;;
+    fovl1) "$FOVL1" -o "$o" "$MNT" ;;
+    fovl2) "$FOVL2_BIN" -o "$o" "$MNT" ;;
+    strata) "$STRATA" -o "$o" "$MNT" ;;
+  esac
+}
+umount_fs() { mountpoint -q "$MNT" 2>/dev/null && umount "$MNT"; sleep 0.2; true; }
+trap umount_fs EXIT
+drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
+
+w_read_cold() { drop; t dd if="$MNT/big" of=/dev/null bs=1M; }
+w_read_warm() { cat "$MNT/big" >/dev/null; t dd if="$MNT/big" of=/dev/null bs=1M; }
+w_write() { t dd if=/dev/zero of="$MNT/out" bs=1M count="$MIB" conv=fsync; }
+w_randread() { t fio --name=r --filename="$MNT/big" --rw=randread --bs=4k --size="${MIB}M" --io_size=$((MIB / 4))M --ioengine=psync --direct=0 --readonly; }
+w_copyup() { t sh -c "printf x >> '$MNT/copyup'"; }
+w_create() { t sh -c "mkdir '$MNT/small' && cd '$MNT/small' && seq 1 $SMALL | xargs touch"; }
+w_stat() { t sh -c "cd '$MNT/small' && find . -type f -exec stat -c %s {} + >/dev/null"; }
+w_readdir() { t sh -c "ls -f '$MNT/small' | wc -l"; }
+w_unlink() { t sh -c "cd '$MNT/small' && find . -type f -delete"; }
+w_find_cold() { drop; t sh -c "find '$MNT/tree' -exec stat -c %i {} + >/dev/null"; }
+w_find_warm() { t sh -c "find '$MNT/tree' -exec stat -c %i {} + >/dev/null"; }
+w_untar() { t tar -C "$MNT" -xf "$WORK/untar.tar"; }
+
+WORKLOADS="read_cold read_warm write randread copyup create stat readdir unlink find_cold find_warm untar"
+FSES="kernel fovl1 strata"
+[ -n "$FOVL2_BIN" ] && FSES="kernel fovl1 fovl2 strata"
+declare -A R
+for fs in $FSES; do
+  mount_fs "$fs"
+  for w in $WORKLOADS; do
+    R[$fs,$w]=$("w_$w")
+  done
+  umount_fs
+done
+
+printf '%-10s' workload; for fs in $FSES; do printf '%12s' "$fs"; done
+for fs in $FSES; do [ "$fs" = kernel ] || printf '%12s' "$fs/k"; done; echo
+for w in $WORKLOADS; do
+  printf '%-10s' "$w"
+  for fs in $FSES; do printf '%12.3f' "${R[$fs,$w]}"; done
+  for fs in $FSES; do
+    [ "$fs" = kernel ] || printf '%12.2f' "$(echo "${R[$fs,$w]} / ${R[kernel,$w]}" | bc -l)"
+  done
+  echo
+done
+echo "(seconds; x/k = time relative to kernel overlayfs; SCALE=$SCALE, $(nproc) cores, $(uname -r))"
