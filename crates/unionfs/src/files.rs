@@ -48,35 +48,42 @@ impl UnionFs {
         }
     }
 
-    pub(crate) fn reply_opened(&self, reply: ReplyOpen, ino: u64, fd: OwnedFd, upper: bool) {
+    /// Registers an open fd as a handle. Returns the handle, the open
+    /// flags to reply with, and the passthrough registration when there is one.
+    pub(crate) fn register_open(
+        &self,
+        ino: u64,
+        fd: OwnedFd,
+        upper: bool,
+        open_backing: impl FnOnce(BorrowedFd<'_>) -> io::Result<BackingId>,
+    ) -> (Fh, FopenFlags, Option<Arc<BackingId>>) {
         let fh = self.new_fh();
-        match self.backing_for(ino, &fd, upper, |f| reply.open_backing(f)) {
-            Some(b) => {
-                self.files.insert(
-                    fh,
-                    Arc::new(FileHandle {
-                        ino,
-                        fd,
-                        upper,
-                        backing: Some(b.clone()),
-                    }),
-                );
-                reply.opened_passthrough(Fh(fh), FopenFlags::empty(), &b);
-            }
-            None => {
-                self.files.insert(
-                    fh,
-                    Arc::new(FileHandle {
-                        ino,
-                        fd,
-                        upper,
-                        backing: None,
-                    }),
-                );
-                // Lower data never changes under the mount, and upper data only
-                // through it, so the kernel's page cache stays valid across opens.
-                reply.opened(Fh(fh), FopenFlags::FOPEN_KEEP_CACHE);
-            }
+        let backing = self.backing_for(ino, &fd, upper, open_backing);
+        // Lower data never changes under the mount, and upper data only
+        // through it, so the kernel's page cache stays valid across opens;
+        // close needs no round trip (we keep no state to flush).
+        let flags = if backing.is_some() {
+            FopenFlags::FOPEN_NOFLUSH
+        } else {
+            FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_NOFLUSH
+        };
+        self.files.insert(
+            fh,
+            Arc::new(FileHandle {
+                ino,
+                fd,
+                upper,
+                backing: backing.clone(),
+            }),
+        );
+        (Fh(fh), flags, backing)
+    }
+
+    pub(crate) fn reply_opened(&self, reply: ReplyOpen, ino: u64, fd: OwnedFd, upper: bool) {
+        let (fh, flags, backing) = self.register_open(ino, fd, upper, |f| reply.open_backing(f));
+        match backing {
+            Some(b) => reply.opened_passthrough(fh, flags, &b),
+            None => reply.opened(fh, flags),
         }
     }
 

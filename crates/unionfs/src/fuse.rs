@@ -662,41 +662,13 @@ impl Filesystem for UnionFs {
         let r = self.new_create(req, parent, name, mode, NewKind::File { flags });
         match r {
             Ok((attr, Some(fd), ino)) => {
-                let fh = self.new_fh();
-                let backing = self.backing_for(ino, &fd, true, |fd| reply.open_backing(fd));
+                let (fh, flags, backing) =
+                    self.register_open(ino, fd, true, |f| reply.open_backing(f));
                 match backing {
                     Some(b) => {
-                        let flags = FopenFlags::empty();
-                        self.files.insert(
-                            fh,
-                            Arc::new(FileHandle {
-                                ino,
-                                fd,
-                                upper: true,
-                                backing: Some(b.clone()),
-                            }),
-                        );
-                        reply.created_passthrough(
-                            &self.ttl,
-                            &attr,
-                            Generation(0),
-                            Fh(fh),
-                            flags,
-                            &b,
-                        );
+                        reply.created_passthrough(&self.ttl, &attr, Generation(0), fh, flags, &b)
                     }
-                    None => {
-                        self.files.insert(
-                            fh,
-                            Arc::new(FileHandle {
-                                ino,
-                                fd,
-                                upper: true,
-                                backing: None,
-                            }),
-                        );
-                        reply.created(&self.ttl, &attr, Generation(0), Fh(fh), FopenFlags::empty());
-                    }
+                    None => reply.created(&self.ttl, &attr, Generation(0), fh, flags),
                 }
             }
             Ok((_, None, _)) => reply.error(Errno::EIO),

@@ -168,6 +168,56 @@ fn killed_daemon_leaves_a_recoverable_mount() {
     assert_eq!(fs::read(m.join("f")).unwrap(), b"lower");
 }
 
+/// After umount the daemon ends and lets go of every fd on the layers, so
+/// the filesystems holding them unmount next (no EBUSY), every time.
+#[test]
+fn unmount_releases_the_layers() {
+    require_root();
+    let t = tempfile::tempdir().unwrap();
+    let b = t.path();
+    dirs(b, &["fs", "m"]);
+    for round in 0..5 {
+        run(Command::new("mount")
+            .args(["-t", "tmpfs", "tmpfs"])
+            .arg(b.join("fs")));
+        let fs_guard = Mount {
+            path: b.join("fs"),
+            kind: "tmpfs",
+        };
+        write(&b.join("fs/l/d/f"), b"lower");
+        dirs(&b.join("fs"), &["u", "w"]);
+        let m = Mount::strata(
+            &[&b.join("fs/l")],
+            Some((&b.join("fs/u"), &b.join("fs/w"))),
+            &b.join("m"),
+            "",
+        );
+        let keep_open = fs::File::open(b.join("m/d/f")).unwrap();
+        fs::write(b.join("m/d/new"), b"upper").unwrap();
+        drop(keep_open);
+        drop(m);
+        // The daemon may take a moment to exit after umount returns.
+        let mut tries = 0;
+        loop {
+            let st = Command::new("umount")
+                .arg(b.join("fs"))
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            if st.success() {
+                break;
+            }
+            tries += 1;
+            assert!(
+                tries < 20,
+                "round {round}: layer filesystem still busy 1s after umount"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(fs_guard);
+    }
+}
+
 fn chown_tree(p: &Path, uid: u32) {
     run(Command::new("chown")
         .arg("-R")
