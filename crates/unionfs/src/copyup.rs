@@ -95,7 +95,6 @@ impl UnionFs {
         if kind != FileType::Directory {
             s.lower = None;
         }
-        s.keys.push(key);
         Ok(())
     }
 

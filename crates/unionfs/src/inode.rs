@@ -57,8 +57,6 @@ pub struct NodeState {
     pub lower: Option<usize>,
     /// The upper directory hides all lower content.
     pub opaque: bool,
-    /// Identity keys registered for this node (lower and, after copy-up, upper).
-    pub keys: Vec<Key>,
 }
 
 #[derive(Debug)]
@@ -98,7 +96,6 @@ impl InodeTable {
                     upper: root_upper,
                     lower: root_lower,
                     opaque: false,
-                    keys: vec![root_key],
                 }),
                 lookups: AtomicU64::new(1),
             }),
@@ -137,10 +134,8 @@ impl InodeTable {
     /// The node for a looked-up entry, creating or refreshing it, and
     /// counting one kernel lookup.
     pub fn found(&self, ino: u64, parent: u64, name: &[u8], fresh: NodeState) -> Arc<Node> {
-        let node = self
-            .nodes
-            .entry(ino)
-            .or_insert_with(|| {
+        let node = {
+            let entry = self.nodes.entry(ino).or_insert_with(|| {
                 Arc::new(Node {
                     ino,
                     state: Mutex::new(NodeState {
@@ -149,8 +144,12 @@ impl InodeTable {
                     }),
                     lookups: AtomicU64::new(0),
                 })
-            })
-            .clone();
+            });
+            // Counted under the shard lock, so a concurrent forget cannot
+            // drop the node between here and the reply.
+            entry.lookups.fetch_add(1, Ordering::Relaxed);
+            entry.clone()
+        };
         {
             let mut st = node.state.lock();
             if st.kind != fresh.kind {
@@ -160,11 +159,6 @@ impl InodeTable {
             st.upper = fresh.upper;
             st.lower = fresh.lower;
             st.opaque = fresh.opaque;
-            for k in fresh.keys {
-                if !st.keys.contains(&k) {
-                    st.keys.push(k);
-                }
-            }
             if !st.links.iter().any(|(p, n)| *p == parent && n == name) {
                 if st.kind == FileType::Directory {
                     st.links.clear();
@@ -172,7 +166,6 @@ impl InodeTable {
                 st.links.push((parent, name.to_vec()));
             }
         }
-        node.lookups.fetch_add(1, Ordering::Relaxed);
         node
     }
 
@@ -240,6 +233,5 @@ fn fresh_clone(s: &NodeState) -> NodeState {
         upper: s.upper,
         lower: s.lower,
         opaque: s.opaque,
-        keys: Vec::new(),
     }
 }

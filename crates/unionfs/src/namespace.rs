@@ -122,7 +122,6 @@ impl UnionFs {
                 upper: true,
                 lower: None,
                 opaque: is_dir && over_lower,
-                keys: vec![key],
             },
         );
         let attr = self.show(&node, st)?;

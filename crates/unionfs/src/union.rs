@@ -256,17 +256,12 @@ impl UnionFs {
         let _g = self.tree.read();
         let r = self.resolve(parent, name)?;
         let ino = self.ino_of(&r);
-        let mut keys = Vec::new();
-        if let Some(st) = &r.upper {
-            keys.push(self.upper_key(st));
-        }
         let fresh = NodeState {
             links: Vec::new(),
             kind: r.kind,
             upper: r.upper.is_some(),
             lower: r.lower_visible(),
             opaque: r.opaque,
-            keys,
         };
         let st = self.raw_stat(&r)?;
         let node = self.inodes.found(ino, parent.ino, name, fresh);

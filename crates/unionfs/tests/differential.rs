@@ -8,7 +8,7 @@ mod common;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirEntryExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use common::*;
@@ -569,6 +569,46 @@ fn side(base: &Path) -> Side {
 
 fn lower_refs(s: &Side) -> Vec<&Path> {
     s.lowers.iter().map(|p| p.as_path()).collect()
+}
+
+/// st_ino: the same from readdir and stat, unchanged after the kernel
+/// forgets every inode, and never shared by two different files.
+#[test]
+fn inode_numbers_are_stable_and_unique() {
+    require_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = side(&tmp.path().join("s"));
+    let _m = Mount::strata(&lower_refs(&s), Some((&s.upper, &s.work)), &s.mnt, "");
+    // Some upper content, a copied-up file and a replaced one.
+    fs::write(s.mnt.join("fresh"), b"new").unwrap();
+    fs::write(s.mnt.join("plain2"), b"replaced").unwrap();
+    fs::set_permissions(s.mnt.join("top"), fs::Permissions::from_mode(0o600)).unwrap();
+    let walk = || {
+        let mut out = std::collections::BTreeMap::new();
+        let mut stack = vec![s.mnt.clone()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                let m = fs::symlink_metadata(e.path()).unwrap();
+                assert_eq!(e.ino(), m.ino(), "readdir and stat disagree on {:?}", e.path());
+                if m.is_dir() && e.path().as_os_str().len() < 1024 {
+                    stack.push(e.path());
+                }
+                out.insert(e.path(), m.ino());
+            }
+        }
+        out
+    };
+    let before = walk();
+    fs::write("/proc/sys/vm/drop_caches", "2").unwrap();
+    let after = walk();
+    assert_eq!(before, after, "inode numbers changed after the kernel forgot them");
+    let mut seen = std::collections::HashMap::new();
+    for (p, ino) in &before {
+        if let Some(other) = seen.insert(*ino, p.clone()) {
+            panic!("{} and {} share st_ino {ino}", other.display(), p.display());
+        }
+    }
 }
 
 #[test]
