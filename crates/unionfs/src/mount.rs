@@ -104,6 +104,28 @@ fn start(o: &Options) -> Result<fuser::Session<UnionFs>, String> {
         .map_err(|e| format!("mount {}: {e}", mountpoint.display()))
 }
 
+/// Mounts a union from a library caller (the container runner) and serves
+/// it on background threads of this process until the returned session is
+/// dropped or the mountpoint unmounted. `allow_other` lets other users
+/// (a container's mapped ids) in. It sets this process's umask to 0 (the
+/// filesystem creates files with the modes the kernel hands it); processes
+/// the caller starts afterwards should set their own (Docker uses 022).
+pub fn spawn_union(
+    cfg: UnionConfig,
+    mountpoint: &Path,
+    allow_other: bool,
+) -> std::io::Result<fuser::BackgroundSession> {
+    let fs = UnionFs::new(cfg)?;
+    let opts = Options {
+        allow_other,
+        dev: true,
+        suid: true,
+        ..Default::default()
+    };
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    fuser::Session::new(fs, mountpoint, &fuse_config(&opts))?.spawn()
+}
+
 /// Mounts and serves in this process until unmounted (`-f`).
 pub fn serve(o: &Options) -> Result<(), String> {
     start(o)?.run().map_err(|e| e.to_string())
