@@ -7,9 +7,14 @@
 #   benches/fs-bench.sh            # full size (1 GiB files, 20k/60k entries)
 #   SCALE=8 benches/fs-bench.sh    # everything 8x smaller, for a quick look
 #   FOVL2=1 benches/fs-bench.sh    # also cargo-install fuse-overlayfs 2.0 into benches/work
+#   REPS=5 benches/fs-bench.sh     # repetitions (default 3); the median is reported
+#
+# Each repetition mounts every filesystem afresh (in turn, so drift on a
+# shared VM hits them alike) and runs every workload once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${SCALE:-1}
+REPS=${REPS:-3}
 WORK=${WORK:-$PWD/benches/work}
 MIB=$((1024 / SCALE))          # "1 GiB" workloads, in MiB
 COPYUP_MIB=$((512 / SCALE))
@@ -73,7 +78,7 @@ w_read_cold() { drop; t dd if="$MNT/big" of=/dev/null bs=1M; }
 w_read_warm() { cat "$MNT/big" >/dev/null; t dd if="$MNT/big" of=/dev/null bs=1M; }
 w_write() { t dd if=/dev/zero of="$MNT/out" bs=1M count="$MIB" conv=fsync; }
 w_randread() { t fio --name=r --filename="$MNT/big" --rw=randread --bs=4k --size="${MIB}M" --io_size=$((MIB / 4))M --ioengine=psync --direct=0 --readonly; }
-w_copyup() { t sh -c "printf x >> '$MNT/copyup'"; }
+w_copyup() { drop; t sh -c "printf x >> '$MNT/copyup'"; }
 w_create() { t sh -c "mkdir '$MNT/small' && cd '$MNT/small' && seq 1 $SMALL | xargs touch"; }
 w_stat() { t sh -c "cd '$MNT/small' && find . -type f -exec stat -c %s {} + >/dev/null"; }
 w_readdir() { t sh -c "ls -f '$MNT/small' | wc -l"; }
@@ -86,22 +91,27 @@ WORKLOADS="read_cold read_warm write randread copyup create stat readdir unlink 
 FSES="kernel fovl1 strata"
 [ -n "$FOVL2_BIN" ] && FSES="kernel fovl1 fovl2 strata"
 declare -A R
-for fs in $FSES; do
-  mount_fs "$fs"
-  for w in $WORKLOADS; do
-    R[$fs,$w]=$("w_$w")
+for rep in $(seq 1 "$REPS"); do
+  for fs in $FSES; do
+    mount_fs "$fs"
+    for w in $WORKLOADS; do
+      R[$fs,$w]="${R[$fs,$w]:-} $("w_$w")"
+    done
+    umount_fs
   done
-  umount_fs
 done
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+declare -A M
+for fs in $FSES; do for w in $WORKLOADS; do M[$fs,$w]=$(echo "${R[$fs,$w]}" | median); done; done
 
 printf '%-10s' workload; for fs in $FSES; do printf '%12s' "$fs"; done
 for fs in $FSES; do [ "$fs" = kernel ] || printf '%12s' "$fs/k"; done; echo
 for w in $WORKLOADS; do
   printf '%-10s' "$w"
-  for fs in $FSES; do printf '%12.3f' "${R[$fs,$w]}"; done
+  for fs in $FSES; do printf '%12.3f' "${M[$fs,$w]}"; done
   for fs in $FSES; do
-    [ "$fs" = kernel ] || printf '%12.2f' "$(echo "${R[$fs,$w]} / ${R[kernel,$w]}" | bc -l)"
+    [ "$fs" = kernel ] || printf '%12.2f' "$(echo "${M[$fs,$w]} / ${M[kernel,$w]}" | bc -l)"
   done
   echo
 done
-echo "(seconds; x/k = time relative to kernel overlayfs; SCALE=$SCALE, $(nproc) cores, $(uname -r))"
+echo "(median seconds of $REPS runs; x/k = time relative to kernel overlayfs; SCALE=$SCALE, $(nproc) cores, $(uname -r))"

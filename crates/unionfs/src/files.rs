@@ -12,7 +12,7 @@ use std::sync::{Arc, Weak};
 use fuser::{BackingId, FileHandle as Fh, FopenFlags, ReplyOpen};
 
 use crate::handles::{DirEntry, FileHandle};
-use crate::union::{err, UnionFs};
+use crate::union::UnionFs;
 
 impl UnionFs {
     /// A shared passthrough registration for `ino` backed by `fd`, or `None`
@@ -87,19 +87,26 @@ impl UnionFs {
         }
     }
 
-    /// The listing for a readdir at `offset`; taken anew when reading from the start.
-    pub(crate) fn dir_snapshot(&self, fh: Fh, offset: u64) -> io::Result<Arc<Vec<DirEntry>>> {
-        let h = self
-            .dirs
-            .get(&fh.0)
-            .map(|h| h.clone())
-            .ok_or_else(|| err(libc::EBADF))?;
-        let mut slot = h.entries.lock();
-        if offset == 0 || slot.is_none() {
-            let node = self.node(h.ino)?;
-            *slot = Some(Arc::new(self.list_dir(&node)?));
+    /// The listing of directory `ino` for a readdir at `offset`: taken anew
+    /// when reading from the start and kept until the end has been read.
+    /// (Directories are not opened through us: see `opendir`.)
+    pub(crate) fn dir_snapshot(&self, ino: u64, offset: u64) -> io::Result<Arc<Vec<DirEntry>>> {
+        if offset != 0 {
+            if let Some(l) = self.dirs.get(&ino) {
+                return Ok(l.clone());
+            }
         }
-        Ok(slot.clone().expect("filled above"))
+        let node = self.node(ino)?;
+        let listing = Arc::new(self.list_dir(&node)?);
+        self.dirs.insert(ino, listing.clone());
+        Ok(listing)
+    }
+
+    /// Forgets a listing once a reader has asked past its end.
+    pub(crate) fn dir_read_to(&self, ino: u64, offset: u64, len: usize) {
+        if offset as usize >= len {
+            self.dirs.remove(&ino);
+        }
     }
 
     /// Some open handle of `ino`, for questions about a file that has no name left.

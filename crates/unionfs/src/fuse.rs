@@ -11,14 +11,13 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use fuser::{
-    AccessFlags, CopyFileRangeFlags, Errno, FileHandle as Fh, FileType, Filesystem, FopenFlags,
-    Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek,
-    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    AccessFlags, CopyFileRangeFlags, Errno, FileHandle as Fh, FileType, Filesystem, Generation,
+    INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
-use parking_lot::Mutex;
 
-use crate::handles::{DirHandle, FileHandle};
+use crate::handles::FileHandle;
 use crate::ids::OVERRIDE_XATTR;
 use crate::namespace::{Caller, NewKind};
 use crate::sys;
@@ -408,39 +407,23 @@ impl Filesystem for UnionFs {
         }
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.node(ino.0) {
-            Ok(n) if n.kind() == FileType::Directory => {
-                let fh = self.new_fh();
-                self.dirs.insert(
-                    fh,
-                    Arc::new(DirHandle {
-                        ino: n.ino,
-                        entries: Mutex::new(None),
-                    }),
-                );
-                // The kernel may keep listings: every change to a directory
-                // goes through this mount, and the kernel drops its cached
-                // listing when it sees one.
-                reply.opened(
-                    Fh(fh),
-                    FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
-                );
-            }
-            Ok(_) => reply.error(Errno::ENOTDIR),
-            Err(e) => reply.error(errno(&e)),
-        }
+    fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        // ENOSYS tells the kernel to stop sending opendir/releasedir and to
+        // cache listings itself (every directory change passes through this
+        // mount, so its cache stays right): a warm tree walk then costs no
+        // round trips for directories at all.
+        reply.error(Errno::ENOSYS);
     }
 
     fn readdir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        fh: Fh,
+        ino: INodeNo,
+        _fh: Fh,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let entries = match self.dir_snapshot(fh, offset) {
+        let entries = match self.dir_snapshot(ino.0, offset) {
             Ok(e) => e,
             Err(e) => return reply.error(errno(&e)),
         };
@@ -454,6 +437,7 @@ impl Filesystem for UnionFs {
                 break;
             }
         }
+        self.dir_read_to(ino.0, offset, entries.len());
         reply.ok();
     }
 
@@ -461,11 +445,11 @@ impl Filesystem for UnionFs {
         &self,
         _req: &Request,
         ino: INodeNo,
-        fh: Fh,
+        _fh: Fh,
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let entries = match self.dir_snapshot(fh, offset) {
+        let entries = match self.dir_snapshot(ino.0, offset) {
             Ok(e) => e,
             Err(e) => return reply.error(errno(&e)),
         };
@@ -511,18 +495,7 @@ impl Filesystem for UnionFs {
                 break;
             }
         }
-        reply.ok();
-    }
-
-    fn releasedir(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        fh: Fh,
-        _flags: OpenFlags,
-        reply: ReplyEmpty,
-    ) {
-        self.dirs.remove(&fh.0);
+        self.dir_read_to(ino.0, offset, entries.len());
         reply.ok();
     }
 

@@ -4,7 +4,6 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use fuser::{BackingId, FileType};
-use parking_lot::Mutex;
 
 pub struct FileHandle {
     pub ino: u64,
@@ -21,11 +20,4 @@ pub struct DirEntry {
     pub ino: u64,
     pub kind: FileType,
     pub name: Vec<u8>,
-}
-
-/// A directory listing taken at opendir (and again on rewind), so that
-/// offsets stay meaningful while the directory changes.
-pub struct DirHandle {
-    pub ino: u64,
-    pub entries: Mutex<Option<Arc<Vec<DirEntry>>>>,
 }

@@ -11,7 +11,7 @@ use dashmap::DashMap;
 use fuser::{FileAttr, FileType, INodeNo};
 use parking_lot::RwLock;
 
-use crate::handles::{DirHandle, FileHandle};
+use crate::handles::{DirEntry, FileHandle};
 use crate::ids::{Override, Ownership, OVERRIDE_XATTR};
 use crate::inode::{InodeTable, Key, Node, NodeState, ROOT_INO};
 use crate::lower::{kind_of_mode, Lower};
@@ -44,7 +44,8 @@ pub struct UnionFs {
     /// writing; lookups for reading, so they never see half a change.
     pub(crate) tree: RwLock<()>,
     pub(crate) files: DashMap<u64, Arc<FileHandle>>,
-    pub(crate) dirs: DashMap<u64, Arc<DirHandle>>,
+    /// Directory listings being read, by directory node.
+    pub(crate) dirs: DashMap<u64, Arc<Vec<DirEntry>>>,
     pub(crate) next_fh: AtomicU64,
     pub(crate) ttl: Duration,
     pub(crate) owners: Ownership,

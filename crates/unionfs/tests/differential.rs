@@ -590,7 +590,12 @@ fn inode_numbers_are_stable_and_unique() {
             for e in fs::read_dir(&d).unwrap() {
                 let e = e.unwrap();
                 let m = fs::symlink_metadata(e.path()).unwrap();
-                assert_eq!(e.ino(), m.ino(), "readdir and stat disagree on {:?}", e.path());
+                assert_eq!(
+                    e.ino(),
+                    m.ino(),
+                    "readdir and stat disagree on {:?}",
+                    e.path()
+                );
                 if m.is_dir() && e.path().as_os_str().len() < 1024 {
                     stack.push(e.path());
                 }
@@ -602,7 +607,10 @@ fn inode_numbers_are_stable_and_unique() {
     let before = walk();
     fs::write("/proc/sys/vm/drop_caches", "2").unwrap();
     let after = walk();
-    assert_eq!(before, after, "inode numbers changed after the kernel forgot them");
+    assert_eq!(
+        before, after,
+        "inode numbers changed after the kernel forgot them"
+    );
     let mut seen = std::collections::HashMap::new();
     for (p, ino) in &before {
         if let Some(other) = seen.insert(*ino, p.clone()) {
