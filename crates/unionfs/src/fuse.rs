@@ -506,9 +506,7 @@ impl Filesystem for UnionFs {
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         let r = match &self.upper {
             Some(u) => sys::fstatvfs(u.root_fd()),
-            None => self.lowers.layers[0]
-                .open(b"", libc::O_DIRECTORY)
-                .and_then(|fd| sys::fstatvfs(fd.as_fd())),
+            None => self.lowers.layers[0].statfs(),
         };
         match r {
             Ok(s) => reply.statfs(

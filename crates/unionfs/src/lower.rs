@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use fuser::FileType;
+pub use fuser::FileType;
 
 use crate::sys::{self, At};
 use crate::whiteout;
@@ -41,6 +41,25 @@ pub trait Lower: Send + Sync {
     fn open(&self, path: &[u8], flags: i32) -> io::Result<OwnedFd>;
     fn get_xattr(&self, path: &[u8], name: &[u8]) -> io::Result<Option<Vec<u8>>>;
     fn list_xattr(&self, path: &[u8]) -> io::Result<Vec<Vec<u8>>>;
+    /// Space figures of the filesystem holding the layer (for a union with no upper).
+    fn statfs(&self) -> io::Result<libc::statvfs>;
+}
+
+impl Listing {
+    /// Adds `.wh.NAME` whiteouts to a listing of real entries. A `.wh.NAME`
+    /// hides NAME in lower layers only; a NAME in this same layer stays
+    /// visible (OCI image spec).
+    pub fn add_whiteouts(&mut self, whiteouts: Vec<Vec<u8>>) {
+        for w in whiteouts {
+            if !self.entries.iter().any(|e| e.name == w) {
+                self.entries.push(ListEntry {
+                    name: w,
+                    ino: 0,
+                    kind: None,
+                });
+            }
+        }
+    }
 }
 
 /// A plain directory in overlayfs (or OCI `.wh.`) format: what `lowerdir=` names.
@@ -126,17 +145,7 @@ impl Lower for DirLower {
                 kind,
             });
         }
-        // A `.wh.NAME` hides NAME in lower layers only; a NAME in this same
-        // layer stays visible (OCI image spec).
-        for w in whiteouts {
-            if !listing.entries.iter().any(|e| e.name == w) {
-                listing.entries.push(ListEntry {
-                    name: w,
-                    ino: 0,
-                    kind: None,
-                });
-            }
-        }
+        listing.add_whiteouts(whiteouts);
         Ok(listing)
     }
 
@@ -159,5 +168,9 @@ impl Lower for DirLower {
 
     fn list_xattr(&self, path: &[u8]) -> io::Result<Vec<Vec<u8>>> {
         self.at(path)?.list_xattr()
+    }
+
+    fn statfs(&self) -> io::Result<libc::statvfs> {
+        sys::fstatvfs(self.root.as_fd())
     }
 }

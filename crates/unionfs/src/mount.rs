@@ -29,6 +29,12 @@ pub fn union_config(o: &Options) -> Result<UnionConfig, String> {
         let dir = DirLower::open(&p).map_err(|e| format!("lowerdir {}: {e}", p.display()))?;
         lowers.push(Box::new(dir));
     }
+    union_config_with(o, lowers)
+}
+
+/// The union's configuration for these options over the given lower layers
+/// (topmost first): how the store mounts an image from its layer indexes.
+pub fn union_config_with(o: &Options, lowers: Vec<Box<dyn Lower>>) -> Result<UnionConfig, String> {
     let upper = match (&o.upperdir, &o.workdir) {
         (Some(u), Some(w)) => Some((absolute(u)?, absolute(w)?)),
         _ => None,
@@ -95,8 +101,8 @@ pub fn fuse_config(o: &Options) -> Config {
 }
 
 /// Opens the layers and mounts; the mount is live when this returns.
-fn start(o: &Options) -> Result<fuser::Session<UnionFs>, String> {
-    let fs = UnionFs::new(union_config(o)?).map_err(|e| e.to_string())?;
+fn start(o: &Options, cfg: UnionConfig) -> Result<fuser::Session<UnionFs>, String> {
+    let fs = UnionFs::new(cfg).map_err(|e| e.to_string())?;
     let mountpoint = absolute(&o.mountpoint)?;
     // Modes given to us are final: the kernel already applied the caller's umask.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
@@ -128,12 +134,21 @@ pub fn spawn_union(
 
 /// Mounts and serves in this process until unmounted (`-f`).
 pub fn serve(o: &Options) -> Result<(), String> {
-    start(o)?.run().map_err(|e| e.to_string())
+    start(o, union_config(o)?)?.run().map_err(|e| e.to_string())
 }
 
 /// Forks; the child mounts and serves, the parent returns once the mount
 /// is live (Ok) or the child failed (Err with its message).
 pub fn daemonize(o: &Options) -> Result<(), String> {
+    daemonize_with(o, || union_config(o))
+}
+
+/// Like [`daemonize`], with the layers given by `layers` (called in the
+/// daemon, so the layers' file descriptors are opened there).
+pub fn daemonize_with(
+    o: &Options,
+    layers: impl FnOnce() -> Result<UnionConfig, String>,
+) -> Result<(), String> {
     let (rd, wr) = nix::unistd::pipe().map_err(|e| e.to_string())?;
     // SAFETY: single-threaded here (nothing has spawned threads yet), so the
     // child may run arbitrary code after fork.
@@ -157,7 +172,7 @@ pub fn daemonize(o: &Options) -> Result<(), String> {
             drop(rd);
             let _ = nix::unistd::setsid();
             let mut report = std::fs::File::from(wr);
-            let session = match start(o) {
+            let session = match layers().and_then(|cfg| start(o, cfg)) {
                 Ok(s) => s,
                 Err(msg) => {
                     let _ = report.write_all(format!("0{msg}").as_bytes());
