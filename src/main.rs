@@ -1,5 +1,56 @@
-//! `strata`: the command line. It parses, calls the libraries, and prints.
+//! `strata`: the command line. It parses, calls the libraries, and prints;
+//! every failure is one line on stderr and a non-zero exit.
+
+mod store_cmd;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about = "Userspace container image stack")]
+struct Cli {
+    /// Store root (default /var/lib/strata as root, ~/.local/share/strata otherwise)
+    #[arg(long, global = true, env = "STRATA_ROOT")]
+    root: Option<PathBuf>,
+    /// More logging (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Store(store_cmd::StoreCommand),
+    /// Image commands under Docker's `image` group (`strata image ls`, ...)
+    #[command(subcommand)]
+    Image(store_cmd::StoreCommand),
+}
 
 fn main() {
-    println!("strata {}", env!("CARGO_PKG_VERSION"));
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Store(cmd) | Command::Image(cmd) => store_cmd::run(cli.root, cmd),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("strata: {e}");
+            std::process::exit(1);
+        }
+    }
 }
