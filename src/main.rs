@@ -27,6 +27,19 @@ enum Command {
     /// Image commands under Docker's `image` group (`strata image ls`, ...)
     #[command(subcommand)]
     Image(store_cmd::StoreCommand),
+    /// Mount an image's root filesystem straight from the store (nothing is
+    /// extracted); read-only unless --upper and --work are given. Unmount
+    /// with `umount` or `fusermount3 -u`.
+    Mount {
+        image: String,
+        mountpoint: PathBuf,
+        /// Writable layer (overlayfs format)
+        #[arg(long, requires = "work")]
+        upper: Option<PathBuf>,
+        /// Scratch directory on the same filesystem as --upper
+        #[arg(long, requires = "upper")]
+        work: Option<PathBuf>,
+    },
 }
 
 fn main() {
@@ -45,6 +58,17 @@ fn main() {
         .init();
     let result = match cli.command {
         Command::Store(cmd) | Command::Image(cmd) => store_cmd::run(cli.root, cmd),
+        Command::Mount {
+            image,
+            mountpoint,
+            upper,
+            work,
+        } => {
+            let root = cli.root.unwrap_or_else(layerstore::Store::default_root);
+            imagefs::mount_image(&root, &image, &mountpoint, upper.zip(work))
+                .map(|()| 0)
+                .map_err(anyhow::Error::msg)
+        }
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -1,0 +1,230 @@
+//! End to end: an image built by podman (several layers, whiteouts, an
+//! opaque directory, hard links) is saved by podman, loaded by `strata
+//! load`, and mounted by `strata mount` straight from the store; the tree
+//! must be the one podman itself shows for the image. Then a writable mount
+//! over the same image keeps its changes in an overlayfs-format upper.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn strata(root: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
+    c.arg("--root").arg(root);
+    c
+}
+
+fn podman(dir: &Path) -> Command {
+    let mut c = Command::new("podman");
+    c.arg("--root")
+        .arg(dir.join("root"))
+        .arg("--runroot")
+        .arg(dir.join("run"))
+        .args([
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+        ]);
+    c
+}
+
+/// Unmounts on drop, so a failing test leaves nothing mounted.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn snapshot(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let t = m.file_type();
+            let kind = if t.is_dir() {
+                stack.push(p.clone());
+                "dir"
+            } else if t.is_symlink() {
+                "link"
+            } else if t.is_fifo() {
+                "fifo"
+            } else if t.is_char_device() || t.is_block_device() {
+                "dev"
+            } else {
+                "file"
+            };
+            let content = if kind == "file" {
+                let mut h = DefaultHasher::new();
+                fs::read(&p).unwrap().hash(&mut h);
+                h.finish()
+            } else {
+                0
+            };
+            let target = fs::read_link(&p)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            let size = if kind == "file" { m.size() } else { 0 };
+            out.insert(
+                p.strip_prefix(root).unwrap().display().to_string(),
+                format!(
+                    "{kind} {:o} {}:{} size={size} content={content:x} target={target}",
+                    m.mode() & 0o7777,
+                    m.uid(),
+                    m.gid()
+                ),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn stored_image_mounts_with_podmans_tree() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "needs root (podman image mount)"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let b = t.path();
+    // A base image from busybox-static, then two more layers built by podman.
+    let rootfs = b.join("rootfs");
+    fs::create_dir_all(rootfs.join("bin")).unwrap();
+    fs::create_dir_all(rootfs.join("etc")).unwrap();
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static installed");
+    for a in ["sh", "ls", "cat"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
+    }
+    fs::write(rootfs.join("etc/motd"), "base\n").unwrap();
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(b.join("base.tar"))
+        .arg("."));
+    run(podman(b)
+        .args(["import"])
+        .arg(b.join("base.tar"))
+        .arg("localhost/base"));
+    let ctx = b.join("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::write(
+        ctx.join("Containerfile"),
+        "FROM localhost/base\n\
+         RUN [\"/bin/busybox\", \"sh\", \"-c\", \"mkdir -p /d/keep /d/drop /o && echo 1 > /d/keep/f && echo 2 > /d/drop/g && echo 3 > /o/old && ln /d/keep/f /d/keep/hl && chmod 4755 /d/keep/f && mkfifo /d/fifo\"]\n\
+         RUN [\"/bin/busybox\", \"sh\", \"-c\", \"rm -rf /d/drop /etc/motd /o && mkdir /o && echo 4 > /o/new && echo 5 > /d/keep/added\"]\n",
+    )
+    .unwrap();
+    run(podman(b)
+        .args([
+            "build",
+            "--isolation",
+            "chroot",
+            "-q",
+            "-t",
+            "localhost/layered",
+        ])
+        .arg(&ctx));
+    run(podman(b)
+        .args(["save", "--format", "docker-archive", "-o"])
+        .arg(b.join("img.tar"))
+        .arg("localhost/layered"));
+
+    let store = b.join("store");
+    run(strata(&store).arg("load").arg("-i").arg(b.join("img.tar")));
+
+    // What podman shows for the image.
+    let podman_root =
+        PathBuf::from(run(podman(b).args(["image", "mount", "localhost/layered"])).trim());
+    let want = snapshot(&podman_root);
+    run(podman(b).args(["image", "unmount", "localhost/layered"]));
+
+    // Read-only mount straight from the store.
+    let m = b.join("m");
+    fs::create_dir_all(&m).unwrap();
+    let started = Instant::now();
+    run(strata(&store).arg("mount").arg("localhost/layered").arg(&m));
+    let mount_time = started.elapsed();
+    let guard = Mounted(m.clone());
+    let got = snapshot(&m);
+    assert_eq!(got, want, "strata mount differs from podman's tree");
+    assert!(
+        !m.join("etc/motd").exists() && !m.join("o/old").exists() && !m.join("d/drop").exists()
+    );
+    let e = fs::write(m.join("x"), b"x").unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EROFS));
+    drop(guard);
+    // Mounting reads indexes only; no extraction (generous bound: CI machines vary).
+    assert!(
+        mount_time < Duration::from_secs(5),
+        "mount took {mount_time:?}"
+    );
+
+    // Writable: changes land in an overlayfs-format upper.
+    let (u, w) = (b.join("upper"), b.join("work"));
+    fs::create_dir_all(&u).unwrap();
+    fs::create_dir_all(&w).unwrap();
+    run(strata(&store)
+        .arg("mount")
+        .arg("localhost/layered")
+        .arg(&m)
+        .arg("--upper")
+        .arg(&u)
+        .arg("--work")
+        .arg(&w));
+    let guard = Mounted(m.clone());
+    fs::write(m.join("d/keep/f"), b"changed\n").unwrap();
+    fs::remove_file(m.join("bin/cat")).unwrap();
+    assert_eq!(fs::read(m.join("d/keep/f")).unwrap(), b"changed\n");
+    drop(guard);
+    assert_eq!(fs::read(u.join("d/keep/f")).unwrap(), b"changed\n");
+    let wh = fs::symlink_metadata(u.join("bin/cat")).unwrap();
+    assert!(
+        wh.file_type().is_char_device() && wh.rdev() == 0,
+        "whiteout for bin/cat"
+    );
+    // The store is untouched and consistent.
+    run(strata(&store).arg("fsck"));
+    let _ = podman(b).args(["system", "reset", "--force"]).output();
+}
+
+#[test]
+fn mount_of_unknown_image_is_one_clear_error() {
+    let t = tempfile::tempdir().unwrap();
+    let m = t.path().join("m");
+    fs::create_dir_all(&m).unwrap();
+    let out = strata(&t.path().join("store"))
+        .arg("mount")
+        .arg("nosuch:tag")
+        .arg(&m)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("strata: ") && err.contains("nosuch"),
+        "{err}"
+    );
+}
