@@ -200,20 +200,7 @@ impl Filesystem for UnionFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        let r = self.node(ino.0).and_then(|n| {
-            let (upper, lower) = {
-                let s = n.state.lock();
-                (s.upper, s.lower)
-            };
-            let path = self.path_of(n.ino)?;
-            if upper {
-                self.upper()?.at(&path)?.readlink()
-            } else {
-                let l = lower.ok_or_else(|| err(libc::ENOENT))?;
-                self.lowers.layers[l].readlink(&path)
-            }
-        });
-        match r {
+        match self.node(ino.0).and_then(|n| self.source(&n)?.readlink()) {
             Ok(d) => reply.data(&d),
             Err(e) => reply.error(errno(&e)),
         }
@@ -571,19 +558,7 @@ impl Filesystem for UnionFs {
             return xattr_reply(reply, size, &[]);
         }
         let r = self.node(ino.0).and_then(|n| {
-            let (upper, lower) = {
-                let s = n.state.lock();
-                (s.upper, s.lower)
-            };
-            let path = self.path_of(n.ino)?;
-            let names = if upper {
-                self.upper()?.at(&path)?.list_xattr()?
-            } else {
-                match lower {
-                    Some(l) => self.lowers.layers[l].list_xattr(&path)?,
-                    None => Vec::new(),
-                }
-            };
+            let names = self.source(&n)?.list_xattr()?;
             let mut out = Vec::new();
             for name in names.into_iter().filter(|n| !self.xattr_hidden(n)) {
                 out.extend_from_slice(&name);

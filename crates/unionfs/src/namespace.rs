@@ -489,24 +489,12 @@ impl UnionFs {
         };
         let at_or_stale = || at.as_ref().ok_or_else(|| err(libc::ESTALE));
         if uid.is_some() || gid.is_some() {
-            let hu = match uid {
-                Some(u) => Some(
-                    self.owners
-                        .uid_map
-                        .to_host(u)
-                        .ok_or_else(|| err(libc::EINVAL))?,
-                ),
-                None => None,
+            let to_host = |map: &crate::ids::IdMap, id: Option<u32>| match id {
+                Some(i) => map.to_host(i).map(Some).ok_or_else(|| err(libc::EINVAL)),
+                None => Ok(None),
             };
-            let hg = match gid {
-                Some(g) => Some(
-                    self.owners
-                        .gid_map
-                        .to_host(g)
-                        .ok_or_else(|| err(libc::EINVAL))?,
-                ),
-                None => None,
-            };
+            let hu = to_host(&self.owners.uid_map, uid)?;
+            let hg = to_host(&self.owners.gid_map, gid)?;
             if self.owners.use_override {
                 self.update_override(at_or_stale()?, |o| {
                     if let Some(u) = hu {
@@ -587,18 +575,6 @@ impl UnionFs {
 
     /// The raw xattr of a node's visible side.
     pub(crate) fn get_raw_xattr(&self, node: &Node, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
-        let (upper, lower) = {
-            let s = node.state.lock();
-            (s.upper, s.lower)
-        };
-        let path = self.path_of(node.ino)?;
-        if upper {
-            self.upper()?.at(&path)?.get_xattr(name)
-        } else {
-            match lower {
-                Some(l) => self.lowers.layers[l].get_xattr(&path, name),
-                None => Ok(None),
-            }
-        }
+        self.source(node)?.get_xattr(name)
     }
 }

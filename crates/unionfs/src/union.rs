@@ -13,10 +13,10 @@ use parking_lot::RwLock;
 
 use crate::handles::{DirEntry, FileHandle};
 use crate::ids::{Override, Ownership, OVERRIDE_XATTR};
-use crate::inode::{InodeTable, Key, Node, NodeState, ROOT_INO};
+use crate::inode::{InodeTable, Key, Node, NodeState};
 use crate::lower::{kind_of_mode, Lower};
 use crate::lowerindex::{LowerHit, LowerStack};
-use crate::sys;
+use crate::sys::{self, At};
 use crate::upper::{Upper, UpperEntry};
 
 /// What `strata-fs` was asked to mount.
@@ -84,6 +84,42 @@ impl Resolved {
                 Some(h.layer)
             }
             _ => None,
+        }
+    }
+}
+
+/// The layer a node is read from: its upper entry, or a lower layer and path.
+pub enum Source<'a> {
+    Upper(At<'a>),
+    Lower(&'a dyn Lower, Vec<u8>),
+}
+
+impl Source<'_> {
+    pub fn stat(&self) -> io::Result<libc::stat> {
+        match self {
+            Source::Upper(at) => at.lstat(),
+            Source::Lower(l, p) => l.stat(p),
+        }
+    }
+
+    pub fn readlink(&self) -> io::Result<Vec<u8>> {
+        match self {
+            Source::Upper(at) => at.readlink(),
+            Source::Lower(l, p) => l.readlink(p),
+        }
+    }
+
+    pub fn get_xattr(&self, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        match self {
+            Source::Upper(at) => at.get_xattr(name),
+            Source::Lower(l, p) => l.get_xattr(p, name),
+        }
+    }
+
+    pub fn list_xattr(&self) -> io::Result<Vec<Vec<u8>>> {
+        match self {
+            Source::Upper(at) => at.list_xattr(),
+            Source::Lower(l, p) => l.list_xattr(p),
         }
     }
 }
@@ -281,19 +317,21 @@ impl UnionFs {
 
     /// Real stat of a node now (no open file).
     pub(crate) fn stat_node(&self, node: &Node) -> io::Result<libc::stat> {
+        self.source(node)?.stat()
+    }
+
+    /// Where a node's data and metadata are read from now.
+    pub(crate) fn source(&self, node: &Node) -> io::Result<Source<'_>> {
         let (upper, lower) = {
             let st = node.state.lock();
             (st.upper, st.lower)
         };
-        if node.ino == ROOT_INO && !upper {
-            return self.lowers.layers[0].stat(b"");
-        }
         let path = self.path_of(node.ino)?;
         if upper {
-            self.upper()?.at(&path)?.lstat()
+            Ok(Source::Upper(self.upper()?.at(&path)?))
         } else {
             let l = lower.ok_or_else(|| err(libc::ENOENT))?;
-            self.lowers.layers[l].stat(&path)
+            Ok(Source::Lower(self.lowers.layers[l].as_ref(), path))
         }
     }
 
