@@ -200,6 +200,9 @@ impl Options {
         let mut o = Options {
             fsync: true,
             passthrough: true,
+            // As fuse-overlayfs: access times are not kept, so reading a
+            // directory does not make the kernel ask for its attributes again.
+            noatime: true,
             ..Default::default()
         };
         let mut positional = Vec::new();
