@@ -85,6 +85,13 @@ pub struct ImageSummary {
     pub size: u64,
 }
 
+/// The OCI configuration of an image (what a container of it runs with).
+pub fn config(store: &Store, name: &str) -> Result<oci_spec::image::ImageConfiguration> {
+    let id = resolve(store, name)?.id;
+    let bytes = blobs::get(store.layout(), &id)?;
+    parse_config(&bytes, &format!("config of {id}"))
+}
+
 /// Rows for `images`: one per tag, and one `<none>` row per untagged image.
 pub fn list(store: &Store) -> Result<Vec<ImageSummary>> {
     let mut out = Vec::new();
