@@ -1,6 +1,7 @@
 //! `strata`: the command line. It parses, calls the libraries, and prints;
 //! every failure is one line on stderr and a non-zero exit.
 
+mod run_cmd;
 mod store_cmd;
 
 use std::path::PathBuf;
@@ -13,8 +14,8 @@ struct Cli {
     /// Store root (default /var/lib/strata as root, ~/.local/share/strata otherwise)
     #[arg(long, global = true, env = "STRATA_ROOT")]
     root: Option<PathBuf>,
-    /// More logging (repeat for more)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// More logging (repeat for more; `-v` belongs to `run --volume`)
+    #[arg(long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
     command: Command,
@@ -24,9 +25,11 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Store(store_cmd::StoreCommand),
+    #[command(flatten)]
+    Container(Box<run_cmd::ContainerCommand>),
     /// Image commands under Docker's `image` group (`strata image ls`, ...)
     #[command(subcommand)]
-    Image(store_cmd::StoreCommand),
+    Image(store_cmd::ImageCommand),
     /// Mount an image's root filesystem straight from the store (nothing is
     /// extracted); read-only unless --upper and --work are given. Unmount
     /// with `umount` or `fusermount3 -u`.
@@ -57,7 +60,9 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Store(cmd) | Command::Image(cmd) => store_cmd::run(cli.root, cmd),
+        Command::Store(cmd) => store_cmd::run(cli.root, cmd),
+        Command::Image(cmd) => store_cmd::run_image(cli.root, cmd),
+        Command::Container(cmd) => run_cmd::run(cli.root, *cmd),
         Command::Mount {
             image,
             mountpoint,
@@ -76,5 +81,16 @@ fn main() {
             eprintln!("strata: {e}");
             std::process::exit(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand's flags fit together (clap checks names and shorts).
+    #[test]
+    fn command_line_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -74,11 +74,6 @@ pub enum StoreCommand {
     },
     /// Create a tag TARGET that refers to SOURCE
     Tag { source: String, target: String },
-    /// Show low-level information on images, as JSON
-    Inspect {
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
     /// Show the history of an image
     History {
         image: String,
@@ -122,6 +117,31 @@ fn short(id: &layerstore::Digest, no_trunc: bool) -> String {
         id.to_string()
     } else {
         id.hex()[..12].to_string()
+    }
+}
+
+/// `strata image ...`: the store commands plus `image inspect` (top-level
+/// `inspect` belongs to containers, and falls back to images there).
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    #[command(flatten)]
+    Store(StoreCommand),
+    /// Show low-level information on images, as JSON
+    Inspect {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+}
+
+/// Runs `strata image ...`.
+pub fn run_image(root: Option<PathBuf>, cmd: ImageCommand) -> anyhow::Result<i32> {
+    match cmd {
+        ImageCommand::Store(c) => run(root, c),
+        ImageCommand::Inspect { images } => {
+            let store = Store::open(&root.unwrap_or_else(Store::default_root))?;
+            println!("{}", images::inspect_json(&store, &images)?);
+            Ok(0)
+        }
     }
 }
 
@@ -245,9 +265,6 @@ pub fn run(root: Option<PathBuf>, cmd: StoreCommand) -> anyhow::Result<i32> {
             }
         }
         StoreCommand::Tag { source, target } => images::tag(&mut store, &source, &target)?,
-        StoreCommand::Inspect { images: names } => {
-            writeln!(out, "{}", images::inspect_json(&store, &names)?)?;
-        }
         StoreCommand::History {
             image,
             no_trunc,
