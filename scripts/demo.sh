@@ -1,29 +1,56 @@
 #!/usr/bin/env bash
-# The main job end to end: installs what is missing, builds strata, makes
-# two real layers from busybox-static, mounts their union with strata-fs,
-# writes through it, and shows the upper dir (in the format kernel overlayfs
-# reads) and the same tree through a kernel overlayfs mount of that upper.
+# The main job end to end, on a fresh Debian 12 machine as root: installs
+# what is missing, builds strata, imports a real image (a busybox-static
+# root filesystem) into a private store, runs a container from it on a
+# strata-fs root with memory, pid and CPU limits, shows that the image's
+# layers stayed untouched, then mounts the union by hand with strata-fs and
+# shows the overlayfs-format upper that kernel overlayfs reads the same.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --release -q -p unionfs
-BIN=$PWD/target/release/strata-fs
+cargo build --release -q
+BIN=$PWD/target/release
 D=$(mktemp -d /tmp/strata-demo.XXXXXX)
-cleanup() { for m in "$D/merged" "$D/kernel"; do mountpoint -q "$m" && umount "$m"; done; rm -rf "$D"; }
+cleanup() {
+  for m in "$D/merged" "$D/kernel"; do mountpoint -q "$m" && umount "$m"; done
+  rm -rf "$D"
+}
 trap cleanup EXIT
-mkdir -p "$D"/{base/bin,app/etc,upper,work,merged,kernel,kwork}
-cp /bin/busybox "$D/base/bin/" && for c in sh ls cat; do ln -s busybox "$D/base/bin/$c"; done
-echo "hello from the app layer" > "$D/app/etc/motd"
-echo "== strata-fs -o lowerdir=app:base,upperdir=upper,workdir=work merged"
-"$BIN" -o "lowerdir=$D/app:$D/base,upperdir=$D/upper,workdir=$D/work" "$D/merged"
-echo "== write through the union"
+S="$BIN/strata --root $D/store"
+
+echo "== import a busybox-static root filesystem as an image"
+mkdir -p "$D/rootfs/bin" "$D/rootfs/etc"
+cp /bin/busybox "$D/rootfs/bin/"
+for c in sh ls cat echo ps head tr hostname; do ln -s busybox "$D/rootfs/bin/$c"; done
+echo "root:x:0:0:root:/root:/bin/sh" > "$D/rootfs/etc/passwd"
+echo "hello from a stored image" > "$D/rootfs/etc/motd"
+tar -C "$D/rootfs" -cf "$D/rootfs.tar" .
+$S import "$D/rootfs.tar" demo/busybox:1 --change 'CMD ["cat", "/etc/motd"]'
+$S images
+
+echo "== strata run with limits: the root is strata-fs serving the stored layers"
+$S run --rm --memory 64m --pids-limit 32 --cpus 0.5 --hostname demo demo/busybox:1
+$S run --rm --memory 64m --pids-limit 32 --cpus 0.5 --hostname demo demo/busybox:1 \
+  sh -c 'echo "pid $$ on $(hostname)"; grep " / " /proc/mounts; ps; rm /etc/motd; ls /etc'
+echo "== a new container still sees the image unchanged"
+$S run --rm demo/busybox:1
+echo "== exit status and OOM kill under --memory 16m"
+set +e
+$S run --rm demo/busybox:1 sh -c 'exit 3'; echo "exit status: $?"
+$S run --rm --memory 16m --memory-swap 16m demo/busybox:1 \
+  sh -c "x=\$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived"; echo "exit status: $?"
+set -e
+$S system df
+
+echo "== strata-fs by hand: lowerdir=app:base, write through it, show the upper"
+mkdir -p "$D"/{app/etc,upper,work,merged,kernel,kwork}
+echo "app layer" > "$D/app/etc/app.conf"
+"$BIN/strata-fs" -o "lowerdir=$D/app:$D/rootfs,upperdir=$D/upper,workdir=$D/work" "$D/merged"
 echo "written through strata-fs" > "$D/merged/etc/new"
 rm "$D/merged/bin/cat"
 chmod 700 "$D/merged/etc/motd"
-"$D/merged/bin/busybox" ls -l "$D/merged/etc" "$D/merged/bin"
 umount "$D/merged"
-echo "== the upper dir (whiteout for bin/cat is a 0/0 char device)"
 find "$D/upper" -printf '%M %u %p\n' | sed "s|$D/||"
 echo "== kernel overlayfs reading the same upper"
-mount -t overlay overlay -o "lowerdir=$D/app:$D/base,upperdir=$D/upper,workdir=$D/kwork" "$D/kernel"
+mount -t overlay overlay -o "lowerdir=$D/app:$D/rootfs,upperdir=$D/upper,workdir=$D/kwork" "$D/kernel"
 ls -l "$D/kernel/etc" "$D/kernel/bin"
