@@ -2,8 +2,8 @@
 # Installs the system packages strata's demo, tests and benchmarks use
 # (Debian 12, as root). Safe to run again.
 set -euo pipefail
-PKGS="fuse3 fuse-overlayfs busybox-static attr acl podman runc skopeo umoci fio bc
-      util-linux tar"
+PKGS="fuse3 fuse-overlayfs busybox-static attr acl podman runc crun skopeo umoci fio bc
+      hyperfine util-linux tar"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
