@@ -1,6 +1,6 @@
 //! `strata` container commands: run, create, start, stop, kill, rm, ps, logs,
-//! inspect, wait, rename. Parsing and printing only; every operation is a
-//! `runner` library call.
+//! inspect, wait, rename, export, commit. Parsing and printing only; every
+//! operation is a `runner` library call.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -93,6 +93,30 @@ pub enum ContainerCommand {
     },
     /// Rename a container
     Rename { container: String, new_name: String },
+    /// Write a container's merged root filesystem as a flat tar (a name
+    /// that is no container is exported as an image)
+    Export {
+        container: String,
+        /// Write to this file; stdout if omitted
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Create an image from a stopped container's changes
+    Commit {
+        /// Author (e.g. "Name <email>")
+        #[arg(short, long)]
+        author: Option<String>,
+        /// Commit message (history comment)
+        #[arg(short, long)]
+        message: Option<String>,
+        /// Dockerfile instruction to apply (CMD, ENTRYPOINT, ENV, EXPOSE,
+        /// LABEL, ONBUILD, USER, VOLUME, WORKDIR, HEALTHCHECK)
+        #[arg(short, long = "change")]
+        change: Vec<String>,
+        container: String,
+        /// REPO[:TAG] for the new image
+        reference: Option<String>,
+    },
     /// Manage named volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
@@ -498,6 +522,47 @@ fn dispatch(rt: &Runtime, cmd: ContainerCommand) -> anyhow::Result<i32> {
                 let code = rt.wait(&rt.resolve(c)?)?;
                 writeln!(out, "{code}")?;
             }
+            Ok(0)
+        }
+        ContainerCommand::Export { container, output } => match rt.resolve(&container) {
+            Ok(id) => crate::store_cmd::write_tar(
+                output,
+                |p| Ok(rt.export_to_file(&id, p)?),
+                |w| Ok(rt.export(&id, w)?),
+            ),
+            // As `inspect`: a name that is no container may be an image.
+            Err(runner::Error::NoSuchContainer(_)) => {
+                let store = layerstore::Store::open(rt.store().root())?;
+                match layerstore::images::resolve(&store, &container) {
+                    Err(layerstore::Error::ImageNotFound(_)) => {
+                        anyhow::bail!("no such container or image: {container}")
+                    }
+                    Err(e) => return Err(e.into()),
+                    Ok(_) => {}
+                }
+                crate::store_cmd::write_tar(
+                    output,
+                    |p| Ok(layerstore::rootfs::export_to_file(&store, &container, p)?),
+                    |w| Ok(layerstore::rootfs::export(&store, &container, w)?),
+                )
+            }
+            Err(e) => Err(e.into()),
+        },
+        ContainerCommand::Commit {
+            author,
+            message,
+            change,
+            container,
+            reference,
+        } => {
+            let opts = layerstore::commit::CommitOptions {
+                author,
+                message,
+                changes: change,
+                created_by: String::new(),
+            };
+            let img = rt.commit(&rt.resolve(&container)?, reference.as_deref(), opts)?;
+            writeln!(out, "{}", img.id)?;
             Ok(0)
         }
         ContainerCommand::Rename {

@@ -1,4 +1,4 @@
-//! `strata` store commands: load, save, import, export, images, rmi, tag,
+//! `strata` store commands: load, save, import, images, rmi, tag,
 //! inspect, history, system df/prune, fsck. Parsing and printing only; every
 //! operation is a `layerstore` library call.
 
@@ -46,13 +46,6 @@ pub enum StoreCommand {
         /// History comment for the imported layer
         #[arg(short, long)]
         message: Option<String>,
-    },
-    /// Write an image's merged root filesystem as a tar
-    Export {
-        image: String,
-        /// Write to this file; stdout if omitted
-        #[arg(short, long)]
-        output: Option<PathBuf>,
     },
     /// List images
     #[command(alias = "ls")]
@@ -131,6 +124,14 @@ pub enum ImageCommand {
         #[arg(required = true)]
         images: Vec<String>,
     },
+    /// Write an image's merged root filesystem as a tar (top-level
+    /// `export` takes a container first, then an image)
+    Export {
+        image: String,
+        /// Write to this file; stdout if omitted
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Runs `strata image ...`.
@@ -142,7 +143,40 @@ pub fn run_image(root: Option<PathBuf>, cmd: ImageCommand) -> anyhow::Result<i32
             println!("{}", images::inspect_json(&store, &images)?);
             Ok(0)
         }
+        ImageCommand::Export { image, output } => {
+            let store = Store::open(&root.unwrap_or_else(Store::default_root))?;
+            write_tar(
+                output,
+                |p| Ok(rootfs::export_to_file(&store, &image, p)?),
+                |w| Ok(rootfs::export(&store, &image, w)?),
+            )
+        }
     }
+}
+
+/// Writes a tar to `output`: a file through `to_file` (which must leave
+/// no partial tar on failure), or stdout through `to_stream` for none or
+/// `-` (never a terminal).
+pub fn write_tar(
+    output: Option<PathBuf>,
+    to_file: impl FnOnce(&std::path::Path) -> anyhow::Result<()>,
+    to_stream: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<i32> {
+    match output {
+        Some(p) if p.as_os_str() != "-" => to_file(&p)?,
+        _ => {
+            let out = std::io::stdout().lock();
+            if std::io::IsTerminal::is_terminal(&out) {
+                anyhow::bail!(
+                    "refusing to write a tar to a terminal: use -o FILE or redirect stdout"
+                );
+            }
+            let mut w = std::io::BufWriter::new(out);
+            to_stream(&mut w)?;
+            w.flush()?;
+        }
+    }
+    Ok(0)
 }
 
 /// Runs a store command against `root` (default: [`Store::default_root`]).
@@ -212,20 +246,6 @@ pub fn run(root: Option<PathBuf>, cmd: StoreCommand) -> anyhow::Result<i32> {
             let img = rootfs::import(&mut store, &file, reference.as_deref(), &opts)?;
             writeln!(out, "{}", img.id)?;
         }
-        StoreCommand::Export { image, output } => match output {
-            Some(p) if p.as_os_str() != "-" => rootfs::export_to_file(&store, &image, &p)?,
-            _ => {
-                if std::io::IsTerminal::is_terminal(&out) {
-                    anyhow::bail!(
-                        "refusing to write a tar to a terminal: use -o FILE or redirect stdout"
-                    );
-                }
-                let mut w = std::io::BufWriter::new(out);
-                rootfs::export(&store, &image, &mut w)?;
-                w.flush()?;
-                return Ok(0);
-            }
-        },
         StoreCommand::Images { quiet, no_trunc } => {
             let rows = images::list(&store)?;
             if quiet {

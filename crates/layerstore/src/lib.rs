@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod blobs;
 pub mod changes;
+pub mod commit;
 pub mod compression;
 pub mod db;
 pub mod digest;

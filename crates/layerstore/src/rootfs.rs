@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use oci_spec::image::{Arch, HistoryBuilder, ImageConfigurationBuilder, Os, RootFsBuilder};
@@ -169,9 +170,8 @@ pub fn export(store: &Store, name: &str, out: &mut dyn Write) -> Result<()> {
                 b.append_data(&mut h, path, io::empty()).map_err(w)?;
             }
             Kind::Symlink => {
-                h.set_entry_type(tar::EntryType::Symlink);
-                b.append_link(&mut h, path, e.link_target().unwrap_or(Path::new("")))
-                    .map_err(w)?;
+                let target = e.link_target().unwrap_or(Path::new(""));
+                append_symlink(&mut b, &mut h, path, target.as_os_str().as_bytes()).map_err(w)?;
             }
             Kind::File | Kind::Hardlink => {
                 h.set_entry_type(tar::EntryType::Regular);
@@ -203,6 +203,26 @@ pub fn export(store: &Store, name: &str, out: &mut dyn Write) -> Result<()> {
         }
     }
     b.finish().map_err(w)
+}
+
+/// Appends a symlink entry whose target is `target` byte for byte. The tar
+/// crate's `append_link` normalises a link name as a path (`/` becomes
+/// `//`, `./x` becomes `x`); only targets too long for the header go that
+/// way, as a GNU long-link record, which it writes verbatim.
+pub fn append_symlink<W: Write>(
+    b: &mut tar::Builder<W>,
+    h: &mut tar::Header,
+    path: &Path,
+    target: &[u8],
+) -> io::Result<()> {
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    if target.len() < h.as_old().linkname.len() {
+        h.set_link_name_literal(target)?;
+        b.append_data(h, path, io::empty())
+    } else {
+        b.append_link(h, path, std::ffi::OsStr::from_bytes(target))
+    }
 }
 
 /// [`export`] to a file, written under a temporary name and renamed, so a

@@ -8,14 +8,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{op} {path}: {source}")]
+    // The io::Error is part of the one line, not a `source`: the CLI prints
+    // the whole chain, which would repeat it.
+    #[error("{op} {path}: {cause}")]
     Path {
         op: &'static str,
         path: PathBuf,
-        source: io::Error,
+        cause: io::Error,
     },
-    #[error("{op}: {source}")]
-    Sys { op: String, source: io::Error },
+    #[error("{op}: {cause}")]
+    Sys { op: String, cause: io::Error },
     #[error("no such container: {0}")]
     NoSuchContainer(String),
     #[error("container name {0:?} is already in use")]
@@ -36,6 +38,16 @@ pub enum Error {
     NoCommand,
     #[error("container state {path}: {why}")]
     State { path: PathBuf, why: String },
+    #[error("cannot {op} container {id}: {why}")]
+    Refused {
+        op: &'static str,
+        id: String,
+        why: String,
+    },
+    /// The image store refused or failed: its message is the whole line
+    /// (not a `source`, for the same reason as above).
+    #[error("{0}")]
+    Store(layerstore::Error),
     #[error("supervisor: {0}")]
     Supervisor(String),
     /// The container's command did not start; `code` is Docker's exit code
@@ -50,7 +62,7 @@ impl Error {
         Error::Path {
             op,
             path: path.to_path_buf(),
-            source,
+            cause: source,
         }
     }
 
@@ -58,7 +70,7 @@ impl Error {
     pub fn sys(op: impl Into<String>, source: impl Into<io::Error>) -> Self {
         Error::Sys {
             op: op.into(),
-            source: source.into(),
+            cause: source.into(),
         }
     }
 
@@ -76,6 +88,12 @@ impl Error {
             value: value.into(),
             why: why.into(),
         }
+    }
+}
+
+impl From<layerstore::Error> for Error {
+    fn from(e: layerstore::Error) -> Self {
+        Error::Store(e)
     }
 }
 

@@ -15,6 +15,7 @@
 
 pub mod caps;
 pub mod cgroups;
+pub mod commit;
 pub mod config;
 pub mod console;
 pub mod devices;
@@ -22,6 +23,7 @@ pub mod display;
 pub mod entrypoint;
 pub mod error;
 pub mod exec;
+pub mod export;
 pub mod init;
 pub mod inroot;
 pub mod inspect;
@@ -34,6 +36,7 @@ pub mod rootfs;
 pub mod shim;
 pub mod state;
 pub mod supervisor;
+pub mod treetar;
 pub mod user;
 pub mod userns;
 pub mod volumes;

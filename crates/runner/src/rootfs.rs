@@ -14,6 +14,18 @@ use crate::volumes::Resolved;
 /// runner can provide them without writing into any layer.
 pub const ETC_FILES: [&str; 3] = ["hosts", "hostname", "resolv.conf"];
 
+/// Whether `rel` (relative to the root) is a mount point [`enter`] makes:
+/// `proc`, `dev`, `sys` and the [`ETC_FILES`]. They may appear in a
+/// container's upper dir, but the container can never change them (each is
+/// mounted over), so they are the runtime's, not the container's changes:
+/// `commit` leaves them out, as Docker keeps them in a separate init layer.
+pub fn is_runtime_mount_point(rel: &Path) -> bool {
+    let top = ["proc", "dev", "sys"].iter().any(|d| rel == Path::new(d));
+    top || ETC_FILES
+        .iter()
+        .any(|f| rel.parent() == Some(Path::new("etc")) && rel.file_name() == Some(f.as_ref()))
+}
+
 /// Paths Docker hides from containers (a tmpfs or /dev/null on top).
 const MASKED: [&str; 10] = [
     "/proc/asound",

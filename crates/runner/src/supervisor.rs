@@ -292,7 +292,7 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), StartFailure> {
 /// in the container (one id is mapped), so every file shows as root's, and
 /// owners the kernel cannot record go to `user.containers.override_stat`,
 /// as fuse-overlayfs does for rootless podman.
-fn ownership() -> unionfs::ids::Ownership {
+pub(crate) fn ownership() -> unionfs::ids::Ownership {
     if !crate::userns::active() {
         return Default::default();
     }
