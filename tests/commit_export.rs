@@ -12,27 +12,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn strata(root: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
-    c.arg("--root").arg(root);
-    c
-}
-
-fn out(cmd: &mut Command) -> (i32, String, String) {
-    let o = cmd.output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-/// Runs and returns stdout, failing the test with stderr otherwise.
-fn ok(cmd: &mut Command) -> String {
-    let (code, stdout, err) = out(cmd);
-    assert_eq!(code, 0, "{cmd:?}: {err}");
-    stdout
-}
+mod common;
+use common::{ok, out, strata, Mounted, Podman};
 
 /// A busybox-static root filesystem with a tree to delete and replace, and
 /// a hard-linked pair, imported as `localhost/cx:1`; returns its directory.
@@ -197,37 +178,6 @@ impl Drop for Containers<'_> {
     }
 }
 
-/// A kernel overlayfs mount, unmounted on drop.
-struct Overlay(PathBuf);
-
-impl Drop for Overlay {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
-/// A podman with private storage that cannot touch the host's.
-struct Podman(tempfile::TempDir);
-
-impl Podman {
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("podman");
-        c.arg("--root")
-            .arg(self.0.path().join("root"))
-            .arg("--runroot")
-            .arg(self.0.path().join("run"))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "file",
-            ]);
-        c
-    }
-}
-
 #[test]
 fn commit_and_export_a_container() {
     assert!(
@@ -270,7 +220,7 @@ fn commit_and_export_a_container() {
         .status()
         .unwrap()
         .success());
-    let mounted = Overlay(ovl.clone());
+    let mounted = Mounted(ovl.clone());
     assert_eq!(ctr, tree_listing(&ovl));
     drop(mounted);
     let has = |l: &Listing, p: &str| l.iter().any(|(q, _)| q == p);
@@ -331,7 +281,7 @@ fn commit_and_export_a_container() {
         .args(["save", "-o"])
         .arg(&archive)
         .arg("localhost/cx:2"));
-    let p = Podman(tempfile::tempdir().unwrap());
+    let p = Podman::new();
     ok(p.cmd().arg("load").arg("-i").arg(&archive));
     let dir = ok(p.cmd().args(["image", "mount", "localhost/cx:2"]));
     let podman_tree = tree_listing(Path::new(dir.trim()));

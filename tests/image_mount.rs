@@ -9,51 +9,10 @@ use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn strata(root: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
-    c.arg("--root").arg(root);
-    c
-}
-
-fn podman(dir: &Path) -> Command {
-    let mut c = Command::new("podman");
-    c.arg("--root")
-        .arg(dir.join("root"))
-        .arg("--runroot")
-        .arg(dir.join("run"))
-        .args([
-            "--storage-driver",
-            "vfs",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "file",
-        ]);
-    c
-}
-
-/// Unmounts on drop, so a failing test leaves nothing mounted.
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
+mod common;
+use common::{busybox_rootfs, ok, strata, tar_of, Mounted, Podman};
 
 fn snapshot(root: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -108,22 +67,12 @@ fn stored_image_mounts_with_podmans_tree() {
     );
     let t = tempfile::tempdir().unwrap();
     let b = t.path();
+    let p = Podman::new();
     // A base image from busybox-static, then two more layers built by podman.
-    let rootfs = b.join("rootfs");
-    fs::create_dir_all(rootfs.join("bin")).unwrap();
-    fs::create_dir_all(rootfs.join("etc")).unwrap();
-    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static installed");
-    for a in ["sh", "ls", "cat"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
-    }
+    let rootfs = busybox_rootfs(b, &["sh", "ls", "cat"]);
     fs::write(rootfs.join("etc/motd"), "base\n").unwrap();
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(b.join("base.tar"))
-        .arg("."));
-    run(podman(b)
+    tar_of(&rootfs, &b.join("base.tar"));
+    ok(p.cmd()
         .args(["import"])
         .arg(b.join("base.tar"))
         .arg("localhost/base"));
@@ -136,7 +85,7 @@ fn stored_image_mounts_with_podmans_tree() {
          RUN [\"/bin/busybox\", \"sh\", \"-c\", \"rm -rf /d/drop /etc/motd /o && mkdir /o && echo 4 > /o/new && echo 5 > /d/keep/added\"]\n",
     )
     .unwrap();
-    run(podman(b)
+    ok(p.cmd()
         .args([
             "build",
             "--isolation",
@@ -146,25 +95,25 @@ fn stored_image_mounts_with_podmans_tree() {
             "localhost/layered",
         ])
         .arg(&ctx));
-    run(podman(b)
+    ok(p.cmd()
         .args(["save", "--format", "docker-archive", "-o"])
         .arg(b.join("img.tar"))
         .arg("localhost/layered"));
 
     let store = b.join("store");
-    run(strata(&store).arg("load").arg("-i").arg(b.join("img.tar")));
+    ok(strata(&store).arg("load").arg("-i").arg(b.join("img.tar")));
 
     // What podman shows for the image.
     let podman_root =
-        PathBuf::from(run(podman(b).args(["image", "mount", "localhost/layered"])).trim());
+        PathBuf::from(ok(p.cmd().args(["image", "mount", "localhost/layered"])).trim());
     let want = snapshot(&podman_root);
-    run(podman(b).args(["image", "unmount", "localhost/layered"]));
+    ok(p.cmd().args(["image", "unmount", "localhost/layered"]));
 
     // Read-only mount straight from the store.
     let m = b.join("m");
     fs::create_dir_all(&m).unwrap();
     let started = Instant::now();
-    run(strata(&store).arg("mount").arg("localhost/layered").arg(&m));
+    ok(strata(&store).arg("mount").arg("localhost/layered").arg(&m));
     let mount_time = started.elapsed();
     let guard = Mounted(m.clone());
     let got = snapshot(&m);
@@ -185,7 +134,7 @@ fn stored_image_mounts_with_podmans_tree() {
     let (u, w) = (b.join("upper"), b.join("work"));
     fs::create_dir_all(&u).unwrap();
     fs::create_dir_all(&w).unwrap();
-    run(strata(&store)
+    ok(strata(&store)
         .arg("mount")
         .arg("localhost/layered")
         .arg(&m)
@@ -205,8 +154,7 @@ fn stored_image_mounts_with_podmans_tree() {
         "whiteout for bin/cat"
     );
     // The store is untouched and consistent.
-    run(strata(&store).arg("fsck"));
-    let _ = podman(b).args(["system", "reset", "--force"]).output();
+    ok(strata(&store).arg("fsck"));
 }
 
 #[test]

@@ -5,45 +5,20 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
-fn strata(root: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
-    c.arg("--root").arg(root);
-    c
-}
-
-fn out(cmd: &mut Command) -> (i32, String, String) {
-    let o = cmd.output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{busybox_rootfs, out, strata, tar_of};
 
 fn import_busybox(dir: &Path, root: &Path) {
-    let rootfs = dir.join("rootfs");
-    fs::create_dir_all(rootfs.join("bin")).unwrap();
-    fs::create_dir_all(rootfs.join("etc")).unwrap();
-    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static installed");
-    for a in [
-        "sh", "cat", "echo", "ps", "head", "tr", "rm", "ls", "hostname",
-    ] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
-    }
-    fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    let rootfs = busybox_rootfs(
+        dir,
+        &[
+            "sh", "cat", "echo", "ps", "head", "tr", "rm", "ls", "hostname",
+        ],
+    );
     fs::write(rootfs.join("etc/motd"), "from the stored image\n").unwrap();
     let tar = dir.join("rootfs.tar");
-    assert!(Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap()
-        .success());
+    tar_of(&rootfs, &tar);
     let (code, _, err) = out(strata(root)
         .arg("import")
         .arg(&tar)

@@ -5,22 +5,10 @@
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
+
+mod common;
+use common::{out, strata};
 use std::time::Duration;
-
-fn strata(root: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
-    c.arg("--root").arg(root);
-    c
-}
-
-fn out(cmd: &mut Command) -> (bool, String, String) {
-    let o = cmd.output().unwrap();
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
 
 /// A flat rootfs tar of `n` distinct 64 KiB files.
 fn rootfs_tar(dir: &Path, n: usize) -> std::path::PathBuf {
@@ -64,20 +52,20 @@ fn kill_9_during_import_leaves_store_consistent() {
         let _ = child.kill();
         let finished = child.wait().unwrap().success();
         killed += usize::from(!finished);
-        let (ok, _, err) = out(strata(&root).arg("fsck"));
-        assert!(ok, "fsck after a kill at {delay_ms} ms: {err}");
+        let (code, _, err) = out(strata(&root).arg("fsck"));
+        assert_eq!(code, 0, "fsck after a kill at {delay_ms} ms: {err}");
         let (_, images, _) = out(strata(&root).args(["images", "-q"]));
         if finished {
             assert_eq!(images.lines().count(), 1);
-            let (ok, _, err) = out(strata(&root).args(["rmi", "big:1"]));
-            assert!(ok, "{err}");
+            let (code, _, err) = out(strata(&root).args(["rmi", "big:1"]));
+            assert_eq!(code, 0, "{err}");
         } else {
             assert_eq!(images.trim(), "", "a killed import left a visible image");
         }
     }
     assert!(killed >= 2, "imports finished before they could be killed");
-    let (ok, _, err) = out(strata(&root).args(["system", "prune"]));
-    assert!(ok, "{err}");
+    let (code, _, err) = out(strata(&root).args(["system", "prune"]));
+    assert_eq!(code, 0, "{err}");
 }
 
 #[test]
@@ -85,20 +73,20 @@ fn load_from_stdin_and_one_line_errors() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("store");
     let tar = rootfs_tar(t.path(), 3);
-    let (ok, _, err) = out(strata(&root).arg("import").arg(&tar).arg("small:1"));
-    assert!(ok, "{err}");
+    let (code, _, err) = out(strata(&root).arg("import").arg(&tar).arg("small:1"));
+    assert_eq!(code, 0, "{err}");
     let saved = t.path().join("saved.tar");
-    let (ok, _, err) = out(strata(&root)
+    let (code, _, err) = out(strata(&root)
         .args(["save", "-o"])
         .arg(&saved)
         .arg("small:1"));
-    assert!(ok, "{err}");
+    assert_eq!(code, 0, "{err}");
     // Load it into a second store through stdin.
     let root2 = t.path().join("store2");
-    let (ok, stdout, err) = out(strata(&root2)
+    let (code, stdout, err) = out(strata(&root2)
         .arg("load")
         .stdin(fs::File::open(&saved).unwrap()));
-    assert!(ok, "{err}");
+    assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("small:1"), "{stdout}");
     let id1 = out(strata(&root).args(["images", "-q"])).1;
     let id2 = out(strata(&root2).args(["images", "-q"])).1;
@@ -118,11 +106,11 @@ fn load_from_stdin_and_one_line_errors() {
         vec!["export".into(), "nosuch".into()],
         vec!["import".into(), "/nonexistent.tar".into()],
     ] {
-        let (ok, _, err) = out(strata(&root2).args(&args));
-        assert!(!ok, "{args:?} should fail");
+        let (code, _, err) = out(strata(&root2).args(&args));
+        assert_ne!(code, 0, "{args:?} should fail");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("strata: "), "{args:?}: {err}");
     }
-    let (ok, _, err) = out(strata(&root2).arg("fsck"));
-    assert!(ok, "{err}");
+    let (code, _, err) = out(strata(&root2).arg("fsck"));
+    assert_eq!(code, 0, "{err}");
 }
