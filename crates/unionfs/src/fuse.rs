@@ -241,20 +241,14 @@ impl Filesystem for UnionFs {
         let r = self
             .node(parent.0)
             .and_then(|p| self.remove_entry(&p, name.as_bytes(), false));
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
-        }
+        empty_reply(reply, r);
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let r = self
             .node(parent.0)
             .and_then(|p| self.remove_entry(&p, name.as_bytes(), true));
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
-        }
+        empty_reply(reply, r);
     }
 
     fn symlink(
@@ -292,10 +286,7 @@ impl Filesystem for UnionFs {
             let np = self.node(newparent.0)?;
             self.rename_entry(&p, name.as_bytes(), &np, newname.as_bytes(), flags.bits())
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
-        }
+        empty_reply(reply, r);
     }
 
     fn link(
@@ -388,10 +379,10 @@ impl Filesystem for UnionFs {
         if !self.fsync {
             return reply.ok();
         }
-        match self.with_fd(fh, |h| sys::fsync(h.fd.as_fd(), datasync)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
-        }
+        empty_reply(
+            reply,
+            self.with_fd(fh, |h| sys::fsync(h.fd.as_fd(), datasync)),
+        );
     }
 
     fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -533,10 +524,7 @@ impl Filesystem for UnionFs {
                 .at(&path)?
                 .set_xattr(name.as_bytes(), value, flags)
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
-        }
+        empty_reply(reply, r);
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
@@ -584,10 +572,7 @@ impl Filesystem for UnionFs {
             let path = self.path_of(n.ino)?;
             self.upper()?.at(&path)?.remove_xattr(name.as_bytes())
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
-        }
+        empty_reply(reply, r);
     }
 
     fn access(&self, _req: &Request, _ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
@@ -632,10 +617,10 @@ impl Filesystem for UnionFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        match self.with_fd(fh, |h| sys::fallocate(h.fd.as_fd(), mode, offset, length)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
-        }
+        empty_reply(
+            reply,
+            self.with_fd(fh, |h| sys::fallocate(h.fd.as_fd(), mode, offset, length)),
+        );
     }
 
     fn lseek(
@@ -681,6 +666,13 @@ impl Filesystem for UnionFs {
             Ok(n) => reply.written(n as u32),
             Err(e) => reply.error(errno(&e)),
         }
+    }
+}
+
+fn empty_reply(reply: ReplyEmpty, r: io::Result<()>) {
+    match r {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(errno(&e)),
     }
 }
 
