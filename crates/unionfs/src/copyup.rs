@@ -31,10 +31,63 @@ fn times_of(st: &libc::stat) -> [libc::timespec; 2] {
     ]
 }
 
+/// A copy-up's inputs: where the entry is and what its lower side is.
+struct Plan {
+    path: Vec<u8>,
+    layer: usize,
+    st: libc::stat,
+    kind: FileType,
+}
+
 impl UnionFs {
     /// Makes sure `node` exists in the upper layer. Caller holds `tree` for writing.
     pub(crate) fn copy_up(&self, node: &Node) -> io::Result<()> {
-        let upper = self.upper()?;
+        let Some(plan) = self.plan(node)? else {
+            return Ok(());
+        };
+        let tmp = self.upper()?.scratch_at()?;
+        self.build(&plan, &tmp)?;
+        self.install(node, &plan, &tmp)
+    }
+
+    /// Like [`UnionFs::copy_up`], but takes the namespace lock itself and
+    /// does not hold it while a file's data is copied, so copying up a large
+    /// file does not stall every other lookup and change meanwhile.
+    pub(crate) fn copy_up_unlocked(&self, node: &Node) -> io::Result<()> {
+        // One copy-up of a node at a time; a second caller finds it done.
+        let _one = node.copy_lock.lock();
+        let plan = {
+            let _g = self.tree.write();
+            match self.plan(node)? {
+                Some(p) if p.kind == FileType::RegularFile => p,
+                Some(_) => return self.copy_up(node),
+                None => return Ok(()),
+            }
+        };
+        let tmp = self.upper()?.scratch_at()?;
+        self.build(&plan, &tmp)?;
+        let _g = self.tree.write();
+        // While the data was copied the file may have been removed, or
+        // copied up by an operation that had to do it under the lock.
+        let (upper, linked) = {
+            let s = node.state.lock();
+            (s.upper, !s.links.is_empty())
+        };
+        let same_place = self.path_of(node.ino).ok().as_deref() == Some(&plan.path[..]);
+        if upper || !linked || !same_place {
+            let _ = tmp.unlink(false);
+            return if upper {
+                Ok(())
+            } else {
+                Err(err(libc::ENOENT))
+            };
+        }
+        self.install(node, &plan, &tmp)
+    }
+
+    /// What copying `node` up takes, read under the namespace lock (held by
+    /// the caller); copies its parents up first. `None` when it is up already.
+    fn plan(&self, node: &Node) -> io::Result<Option<Plan>> {
         let (is_upper, lower, kind, parent) = {
             let st = node.state.lock();
             (
@@ -45,24 +98,41 @@ impl UnionFs {
             )
         };
         if is_upper || node.ino == ROOT_INO {
-            return Ok(());
+            return Ok(None);
         }
         let layer = lower.ok_or_else(|| err(libc::ENOENT))?;
         let parent = self.node(parent.ok_or_else(|| err(libc::ENOENT))?)?;
         self.copy_up(&parent)?;
         let path = self.path_of(node.ino)?;
-        let lower = &self.lowers.layers[layer];
-        let st = lower.stat(&path)?;
-        let tmp = upper.scratch_at()?;
-        let mode = st.st_mode & 0o7777;
+        let st = self.lowers.layers[layer].stat(&path)?;
+        Ok(Some(Plan {
+            path,
+            layer,
+            st,
+            kind,
+        }))
+    }
+
+    /// Builds the copy at `tmp` in the scratch directory; on failure nothing is left.
+    fn build(&self, plan: &Plan, tmp: &At<'_>) -> io::Result<()> {
+        let Plan {
+            path,
+            layer,
+            st,
+            kind,
+        } = plan;
+        let lower = &self.lowers.layers[*layer];
         match kind {
             FileType::Directory => tmp.mkdir(0o700)?,
             FileType::RegularFile => {
-                let src = lower.open(&path, 0)?;
+                let src = lower.open(path, 0)?;
                 let dst = tmp.open(libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, 0o600)?;
-                sys::copy_sparse(src.as_fd(), dst.as_fd(), st.st_size as u64)?;
+                if let Err(e) = sys::copy_sparse(src.as_fd(), dst.as_fd(), st.st_size as u64) {
+                    let _ = tmp.unlink(false);
+                    return Err(e);
+                }
             }
-            FileType::Symlink => tmp.symlink(&lower.readlink(&path)?)?,
+            FileType::Symlink => tmp.symlink(&lower.readlink(path)?)?,
             _ => {
                 if let Err(e) = tmp.mknod(st.st_mode, st.st_rdev) {
                     if self.privileged || !self.owners.use_override {
@@ -73,26 +143,35 @@ impl UnionFs {
                 }
             }
         }
-        if let Err(e) = self.copy_meta(&tmp, &path, layer, &st, kind, mode) {
-            let _ = tmp.unlink(kind == FileType::Directory);
+        let mode = st.st_mode & 0o7777;
+        if let Err(e) = self.copy_meta(tmp, path, *layer, st, *kind, mode) {
+            let _ = tmp.unlink(*kind == FileType::Directory);
             return Err(e);
         }
-        let (ppath, _) = split(&path);
+        Ok(())
+    }
+
+    /// Renames the finished copy into place (namespace lock held), keeping
+    /// the parent's times, and records that the node now lives upstairs.
+    fn install(&self, node: &Node, plan: &Plan, tmp: &At<'_>) -> io::Result<()> {
+        let upper = self.upper()?;
+        let is_dir = plan.kind == FileType::Directory;
+        let (ppath, _) = split(&plan.path);
         let parent_at = upper.at(ppath)?;
         let parent_times = parent_at.lstat().ok().map(|s| times_of(&s));
-        if let Err(e) = tmp.rename_to(&upper.at(&path)?, libc::RENAME_NOREPLACE) {
-            let _ = tmp.unlink(kind == FileType::Directory);
+        if let Err(e) = tmp.rename_to(&upper.at(&plan.path)?, libc::RENAME_NOREPLACE) {
+            let _ = tmp.unlink(is_dir);
             return Err(e);
         }
         if let Some(t) = parent_times {
             let _ = parent_at.utimens(&t);
         }
-        let new = upper.at(&path)?.lstat()?;
-        let key = Key::real(upper.dev, new.st_ino);
-        self.inodes.alias(key, node.ino);
+        let new = upper.at(&plan.path)?.lstat()?;
+        self.inodes
+            .alias(Key::real(upper.dev, new.st_ino), node.ino);
         let mut s = node.state.lock();
         s.upper = true;
-        if kind != FileType::Directory {
+        if !is_dir {
             s.lower = None;
         }
         Ok(())

@@ -116,9 +116,4 @@ impl UnionFs {
             .find(|h| h.ino == ino)
             .map(|h| h.value().clone())
     }
-
-    pub(crate) fn copy_up_locked(&self, node: &crate::inode::Node) -> io::Result<()> {
-        let _g = self.tree.write();
-        self.copy_up(node)
-    }
 }

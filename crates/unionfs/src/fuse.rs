@@ -518,7 +518,7 @@ impl Filesystem for UnionFs {
             return reply.error(Errno::EPERM);
         }
         let r = self.node(ino.0).and_then(|n| {
-            self.copy_up_locked(&n)?;
+            self.copy_up_unlocked(&n)?;
             let path = self.path_of(n.ino)?;
             self.upper()?
                 .at(&path)?
@@ -568,7 +568,7 @@ impl Filesystem for UnionFs {
             if self.get_raw_xattr(&n, name.as_bytes())?.is_none() {
                 return Err(err(libc::ENODATA));
             }
-            self.copy_up_locked(&n)?;
+            self.copy_up_unlocked(&n)?;
             let path = self.path_of(n.ino)?;
             self.upper()?.at(&path)?.remove_xattr(name.as_bytes())
         });

@@ -63,6 +63,8 @@ pub struct NodeState {
 pub struct Node {
     pub ino: u64,
     pub state: Mutex<NodeState>,
+    /// Held while the node is copied up without the namespace lock.
+    pub copy_lock: Mutex<()>,
     lookups: AtomicU64,
 }
 
@@ -98,6 +100,7 @@ impl InodeTable {
                     opaque: false,
                 }),
                 lookups: AtomicU64::new(1),
+                copy_lock: Mutex::new(()),
             }),
         );
         t
@@ -143,6 +146,7 @@ impl InodeTable {
                         ..fresh_clone(&fresh)
                     }),
                     lookups: AtomicU64::new(0),
+                    copy_lock: Mutex::new(()),
                 })
             });
             // Counted under the shard lock, so a concurrent forget cannot

@@ -445,8 +445,7 @@ impl UnionFs {
     pub(crate) fn open_node(&self, node: &Arc<Node>, flags: i32) -> io::Result<(OwnedFd, bool)> {
         let write = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
         if write && !node.state.lock().upper {
-            let _g = self.tree.write();
-            self.copy_up(node)?;
+            self.copy_up_unlocked(node)?;
         }
         let flags = flags
             & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_APPEND | libc::O_DIRECT);
@@ -478,8 +477,7 @@ impl UnionFs {
         times: Option<[libc::timespec; 2]>,
     ) -> io::Result<FileAttr> {
         if !node.state.lock().upper {
-            let _g = self.tree.write();
-            self.copy_up(node)?;
+            self.copy_up_unlocked(node)?;
         }
         let upper = self.upper()?;
         let path = self.path_of(node.ino).ok();

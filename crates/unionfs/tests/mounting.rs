@@ -218,6 +218,59 @@ fn unmount_releases_the_layers() {
     }
 }
 
+/// Copying a large file up does not hold up other operations: while its
+/// data is being copied (its half-built copy visible in the scratch dir), a
+/// lookup of another file completes.
+#[test]
+fn large_copy_up_does_not_stall_lookups() {
+    require_root();
+    let t = tempfile::tempdir().unwrap();
+    let b = t.path();
+    dirs(b, &["l", "u", "w", "m"]);
+    write(&b.join("l/other"), b"o");
+    run(Command::new("dd")
+        .args(["if=/dev/zero", "bs=1M", "count=768", "status=none"])
+        .arg(format!("of={}", b.join("l/big").display())));
+    let _m = Mount::strata(
+        &[&b.join("l")],
+        Some((&b.join("u"), &b.join("w"))),
+        &b.join("m"),
+        "",
+    );
+    let scratch = b.join("w/strata-work");
+    let big = b.join("m/big");
+    let writer = std::thread::spawn(move || {
+        let mut f = fs::OpenOptions::new().append(true).open(big).unwrap();
+        std::io::Write::write_all(&mut f, b"x").unwrap();
+    });
+    let copying = || {
+        fs::read_dir(&scratch)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false)
+    };
+    let t0 = std::time::Instant::now();
+    while !copying() {
+        assert!(
+            !writer.is_finished(),
+            "copy-up finished before it could be observed"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "copy-up never started"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // A name the kernel has not seen: the lookup must reach the daemon.
+    assert_eq!(fs::read(b.join("m/other")).unwrap(), b"o");
+    assert!(copying(), "the lookup waited for the copy-up to finish");
+    writer.join().unwrap();
+    assert_eq!(
+        fs::metadata(b.join("u/big")).unwrap().len(),
+        (768 << 20) + 1
+    );
+    assert!(!copying(), "scratch dir not emptied");
+}
+
 fn chown_tree(p: &Path, uid: u32) {
     run(Command::new("chown")
         .arg("-R")
