@@ -353,16 +353,15 @@ impl UnionFs {
         if src_dir && src.lower_visible().is_some() {
             return Err(err(libc::EXDEV));
         }
-        if exchange {
-            if let Some(d) = &dst {
-                let d_lower = d.lower_visible().is_some()
-                    || self.lower_has(newparent, &d.path)?
-                    || self.lower_has(parent, &src.path)?;
-                if d_lower || src.lower_visible().is_some() {
+        let dst_node = match (&dst, exchange) {
+            (Some(d), true) => {
+                if d.kind == FileType::Directory && d.lower_visible().is_some() {
                     return Err(err(libc::EXDEV));
                 }
+                Some(self.node(self.ino_of(d))?)
             }
-        }
+            _ => None,
+        };
         let upper = self.upper()?;
         let src_node = self.node(self.ino_of(&src))?;
         self.inodes.make_primary(&src_node, parent.ino, name);
@@ -380,11 +379,32 @@ impl UnionFs {
         let dst_path = sys::join(&self.path_of(newparent.ino)?, newname);
         let from = upper.at(&src_path)?;
         let to = upper.at(&dst_path)?;
-        if exchange {
+        if let Some(dnode) = dst_node {
+            // Both names stay, so no whiteout: both sides just live upstairs.
+            let dst_dir = dnode.kind() == FileType::Directory;
+            if !dst_dir {
+                self.inodes.make_primary(&dnode, newparent.ino, newname);
+                self.copy_up(&dnode)?;
+            }
             from.rename_to(&to, libc::RENAME_EXCHANGE)?;
-            let dnode = self.node(self.ino_of(dst.as_ref().expect("checked")))?;
+            // A directory that lands over lower content must hide it.
+            if src_dir && dst_hides {
+                upper.set_opaque(&dst_path)?;
+            }
+            if dst_dir && src_hides {
+                upper.set_opaque(&src_path)?;
+            }
             self.relink(&src_node, parent.ino, name, newparent.ino, newname);
             self.relink(&dnode, newparent.ino, newname, parent.ino, name);
+            for (n, opaque) in [
+                (&src_node, src_dir && dst_hides),
+                (&dnode, dst_dir && src_hides),
+            ] {
+                let mut s = n.state.lock();
+                s.upper = true;
+                s.lower = None;
+                s.opaque |= opaque;
+            }
             return Ok(());
         }
         // Clear what sits at the destination in the upper layer.
