@@ -210,6 +210,7 @@ impl Store {
             layers,
         } = pending;
         staged.commit(&self.layout)?;
+        let mut fresh = Vec::new();
         for (i, (index, new)) in layers.iter().enumerate() {
             let diff_id = index.diff_id();
             if !new || self.db.has_layer(diff_id)? {
@@ -219,6 +220,12 @@ impl Store {
             std::fs::create_dir(&dir).ctx(|| format!("creating {}", dir.display()))?;
             index.write_to(&dir)?;
             LayerIndex::publish(&self.layout, &dir, diff_id)?;
+            fresh.push(index);
+        }
+        // Objects and indexes reach the disk before the database names them,
+        // so a power cut never leaves a recorded layer with missing content.
+        self.layout.sync()?;
+        for index in fresh {
             let mut objects: Vec<(Digest, u64)> = index
                 .entries()
                 .iter()
@@ -228,7 +235,7 @@ impl Store {
             objects.sort();
             objects.dedup();
             self.db.insert_layer(&NewLayer {
-                diff_id,
+                diff_id: index.diff_id(),
                 tar_size: index.tar_size(),
                 content_size: index.content_size(),
                 entries: index.entries().len() as u64,
@@ -295,6 +302,7 @@ impl Store {
             tags: tags.to_vec(),
         };
         let diff: Vec<Digest> = layers.iter().map(|l| l.diff_id().clone()).collect();
+        self.layout.sync()?;
         self.db.insert_image(&row, &diff)?;
         tracing::info!(id = %id, tags = ?tags, "image stored");
         Ok(StoredImage {
