@@ -4,8 +4,9 @@
 //! (the floor), import vs `podman import`, save vs `podman save`, and the
 //! disk cost of a second image that differs from the first in one file.
 //!
-//! Content: `/etc`, `/usr/sbin` and `/usr/share/doc` of this machine
-//! (~150 MB, ~6,800 entries). Run: `cargo bench -p layerstore`.
+//! Content: the root filesystem named by `STRATA_BENCH_ROOTFS` (a Debian
+//! minbase made by debootstrap, ~6,700 entries), else `/etc`, `/usr/sbin`
+//! and `/usr/share/doc` of this machine (~150 MB, ~6,800 entries). Run: `cargo bench -p layerstore`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -66,10 +67,20 @@ fn main() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let rootfs = w.join("rootfs.tar");
-    run(Command::new("tar")
-        .args(["-C", "/", "--ignore-failed-read", "-cf"])
-        .arg(&rootfs)
-        .args(["etc", "usr/sbin", "usr/share/doc"]));
+    // STRATA_BENCH_ROOTFS names a root filesystem to use (e.g. one made by
+    // `debootstrap --variant=minbase bookworm DIR`); else host directories.
+    match std::env::var_os("STRATA_BENCH_ROOTFS") {
+        Some(dir) => run(Command::new("tar")
+            .arg("-C")
+            .arg(dir)
+            .arg("-cf")
+            .arg(&rootfs)
+            .arg(".")),
+        None => run(Command::new("tar")
+            .args(["-C", "/", "--ignore-failed-read", "-cf"])
+            .arg(&rootfs)
+            .args(["etc", "usr/sbin", "usr/share/doc"])),
+    }
     let tar_bytes = fs::metadata(&rootfs).unwrap().len();
     let fresh = |name: &str, i: usize| -> PathBuf {
         let d = w.join(format!("{name}-{i}"));
