@@ -71,6 +71,9 @@ pub enum ContainerCommand {
         /// Keep stdin open
         #[arg(short, long)]
         interactive: bool,
+        /// Give the process a terminal
+        #[arg(short, long)]
+        tty: bool,
         #[arg(short, long = "env")]
         env: Vec<String>,
         #[arg(short, long)]
@@ -212,7 +215,7 @@ pub struct RunArgs {
     /// A tmpfs at /ctr[:OPTIONS]
     #[arg(long)]
     tmpfs: Vec<String>,
-    /// Publish a TCP port: [IP:][HOSTPORT:]CTRPORT (HOSTPORT empty: any free one)
+    /// Publish a port: [IP:][HOSTPORT:]CTRPORT[/tcp|/udp] (HOSTPORT empty: any free one)
     #[arg(short, long = "publish")]
     publish: Vec<String>,
     /// Publish every port the image exposes on free host ports
@@ -221,6 +224,9 @@ pub struct RunArgs {
     /// Seconds stop waits before SIGKILL
     #[arg(long)]
     stop_timeout: Option<u64>,
+    /// Run a minimal init as pid 1 that forwards signals and reaps zombies
+    #[arg(long)]
+    init: bool,
     /// The image: for now a directory holding an unpacked root filesystem
     image: String,
     /// Command and arguments (replace the image's CMD)
@@ -352,6 +358,7 @@ fn run_options(rt: &Runtime, a: RunArgs) -> anyhow::Result<RunOptions> {
         mounts,
         ports,
         publish_all: a.publish_all,
+        init: a.init,
     })
 }
 
@@ -485,6 +492,7 @@ fn dispatch(rt: &Runtime, cmd: ContainerCommand) -> anyhow::Result<i32> {
         }
         ContainerCommand::Exec {
             interactive,
+            tty,
             env,
             user,
             workdir,
@@ -497,6 +505,7 @@ fn dispatch(rt: &Runtime, cmd: ContainerCommand) -> anyhow::Result<i32> {
                 user,
                 workdir,
                 interactive,
+                tty,
             };
             drop(out);
             Ok(rt.exec(&rt.resolve(&container)?, &opts)?)

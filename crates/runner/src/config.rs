@@ -145,6 +145,8 @@ pub struct RunOptions {
     pub ports: Vec<PortSpec>,
     /// `-P`: publish every ExposedPort of the image on a free host port.
     pub publish_all: bool,
+    /// `--init`: pid 1 is a minimal init that runs the command as its child.
+    pub init: bool,
 }
 
 /// The process a container runs.
@@ -184,4 +186,7 @@ pub struct ContainerConfig {
     /// Volumes and tmpfs mounts, anonymous ones named.
     pub mounts: Vec<MountSpec>,
     pub ports: Vec<PortSpec>,
+    /// `--init` (see [`crate::reaper`]).
+    #[serde(default)]
+    pub init: bool,
 }

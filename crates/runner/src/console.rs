@@ -24,19 +24,42 @@ pub fn socket_pair() -> nix::Result<(OwnedFd, OwnedFd)> {
     )
 }
 
-/// In the container's pid 1, after pivot_root: opens a pty from the
-/// container's /dev/ptmx, sends its master through `socket`, makes the
-/// slave the controlling terminal and stdio, and binds it on /dev/console.
-pub fn attach_in_container(socket: &OwnedFd) -> nix::Result<()> {
+/// A new pseudo-terminal from the current root's /dev/ptmx (the
+/// container's own devpts instance): master, slave and the slave's path.
+pub fn open_pty() -> nix::Result<(nix::pty::PtyMaster, OwnedFd, String)> {
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)?;
     nix::pty::grantpt(&master)?;
     nix::pty::unlockpt(&master)?;
     let slave_path = nix::pty::ptsname_r(&master)?;
     let slave = nix::fcntl::open(
         Path::new(&slave_path),
-        OFlag::O_RDWR | OFlag::O_CLOEXEC,
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )?;
+    // SAFETY: open just returned this descriptor, owned by nothing else.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    Ok((master, slave, slave_path))
+}
+
+/// Makes `slave` this process's controlling terminal (in a new session)
+/// and its stdin, stdout and stderr.
+pub fn take_terminal(slave: OwnedFd) -> nix::Result<()> {
+    nix::unistd::setsid()?;
+    // SAFETY: TIOCSCTTY on a terminal we hold open, with an integer argument.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    for target in 0..3 {
+        nix::unistd::dup2(slave.as_raw_fd(), target)?;
+    }
+    Ok(())
+}
+
+/// In the container's pid 1, after pivot_root: opens a pty from the
+/// container's /dev/ptmx, sends its master through `socket`, makes the
+/// slave the controlling terminal and stdio, and binds it on /dev/console.
+pub fn attach_in_container(socket: &OwnedFd) -> nix::Result<()> {
+    let (master, slave, slave_path) = open_pty()?;
     let fds = [master.as_raw_fd()];
     sendmsg::<()>(
         socket.as_raw_fd(),
@@ -46,15 +69,7 @@ pub fn attach_in_container(socket: &OwnedFd) -> nix::Result<()> {
         None,
     )?;
     drop(master);
-    nix::unistd::setsid()?;
-    // SAFETY: TIOCSCTTY on a terminal we just opened, with an integer argument.
-    if unsafe { libc::ioctl(slave, libc::TIOCSCTTY, 0) } < 0 {
-        return Err(nix::errno::Errno::last());
-    }
-    for target in 0..3 {
-        nix::unistd::dup2(slave, target)?;
-    }
-    nix::unistd::close(slave)?;
+    take_terminal(slave)?;
     std::fs::File::create("/dev/console")
         .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
     mount(
@@ -89,7 +104,7 @@ pub fn receive_master(socket: &OwnedFd) -> nix::Result<OwnedFd> {
 }
 
 /// Gives the pty the window size of the user's terminal `from`.
-pub fn copy_window_size(from: RawFd, to: &OwnedFd) {
+pub fn copy_window_size(from: RawFd, to: &impl AsRawFd) {
     // SAFETY: winsize is plain data; TIOCGWINSZ/TIOCSWINSZ read and write it.
     unsafe {
         let mut ws: libc::winsize = std::mem::zeroed();

@@ -50,7 +50,12 @@ pub fn status(s: &Summary) -> String {
 pub fn ports(s: &Summary) -> String {
     s.ports
         .iter()
-        .map(|p| format!("{}:{}->{}/tcp", p.host_ip, p.host_port, p.container_port))
+        .map(|p| {
+            format!(
+                "{}:{}->{}/{}",
+                p.host_ip, p.host_port, p.container_port, p.protocol
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -23,8 +23,12 @@ pub struct ExecOptions {
     pub env: Vec<String>,
     pub user: Option<String>,
     pub workdir: Option<String>,
-    /// Pass stdin through (otherwise /dev/null).
+    /// Pass stdin through (otherwise /dev/null, or nothing typed with `tty`).
     pub interactive: bool,
+    /// `-t`: give the process a terminal of the container's (see
+    /// [`crate::exec_tty`]).
+    #[serde(default)]
+    pub tty: bool,
 }
 
 /// Namespaces joined, in order: the mount namespace last, since after it
@@ -79,7 +83,7 @@ fn run(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, StartFailure>
             .clone()
             .unwrap_or_else(|| cfg.process.user.clone()),
         stdin: opts.interactive,
-        tty: false,
+        tty: opts.tty,
     };
     let mut files = Vec::new();
     for (name, flag) in NAMESPACES {
@@ -103,7 +107,12 @@ fn run(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, StartFailure>
         nix::sched::setns(f.as_fd(), *flag)
             .map_err(|e| fail(format!("join the container's namespaces: {e}")))?;
     }
-    if !opts.interactive {
+    // Opened in the container's mount namespace: its own devpts instance.
+    let terminal = match opts.tty {
+        true => Some(crate::console::open_pty().map_err(|e| fail(format!("terminal: {e}")))?),
+        false => None,
+    };
+    if !opts.interactive && terminal.is_none() {
         let null = std::fs::File::open("/dev/null").map_err(|e| fail(format!("/dev/null: {e}")))?;
         nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0)
             .map_err(|e| fail(format!("stdin: {e}")))?;
@@ -119,6 +128,13 @@ fn run(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, StartFailure>
                     nix::sys::signal::SigHandler::SigDfl,
                 )
             };
+            if let Some((_, slave, _)) = terminal {
+                if let Err(e) = crate::console::take_terminal(slave) {
+                    eprintln!("strata: terminal: {e}");
+                    // SAFETY: leaving the forked child without the parent's exit handlers.
+                    unsafe { libc::_exit(EXIT_ERROR) }
+                }
+            }
             let f = match crate::init::exec_process(&process, false) {
                 Ok(never) => match never {},
                 Err(f) => f,
@@ -127,13 +143,21 @@ fn run(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, StartFailure>
             // SAFETY: leaving the forked child without the parent's exit handlers.
             unsafe { libc::_exit(f.code) }
         }
-        ForkResult::Parent { child } => loop {
-            match waitpid(child, None) {
-                Ok(WaitStatus::Exited(_, c)) => return Ok(c),
-                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
-                Ok(_) => {}
-                Err(e) => return Err(fail(format!("wait: {e}"))),
+        ForkResult::Parent { child } => {
+            if let Some((master, slave, _)) = terminal {
+                // Only the child holds the slave now, so the master reads
+                // end-of-file (EIO) once the process and its heirs are done.
+                drop(slave);
+                crate::exec_tty::relay(&master, opts.interactive);
             }
-        },
+            loop {
+                match waitpid(child, None) {
+                    Ok(WaitStatus::Exited(_, c)) => return Ok(c),
+                    Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+                    Ok(_) => {}
+                    Err(e) => return Err(fail(format!("wait: {e}"))),
+                }
+            }
+        }
     }
 }

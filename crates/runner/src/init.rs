@@ -92,6 +92,10 @@ fn setup_and_exec(
     if let Some(socket) = console {
         setup(crate::console::attach_in_container(&socket).map_err(|e| format!("terminal: {e}")))?;
     }
+    if cfg.init {
+        // Only the forked command returns here; pid 1 stays behind as its init.
+        crate::reaper::fork_command(cfg.process.tty)?;
+    }
     exec_process(&cfg.process, true)
 }
 

@@ -87,7 +87,7 @@ fn ports(cfg: &ContainerConfig, state: &State) -> Value {
     let mut map = serde_json::Map::new();
     for p in list {
         let entry = json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()});
-        let slot = map.entry(format!("{}/tcp", p.container_port));
+        let slot = map.entry(format!("{}/{}", p.container_port, p.protocol));
         if let Value::Array(a) = slot.or_insert_with(|| json!([])) {
             a.push(entry);
         }

@@ -167,6 +167,7 @@ impl Runtime {
             stop_timeout: opts.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
             mounts: container_mounts(mounts, &opts.image_config.volumes),
             ports: container_ports(&opts)?,
+            init: opts.init,
         };
         let dir = self.store.dir(&id);
         std::fs::create_dir_all(&dir).at("create", &dir)?;

@@ -1,12 +1,14 @@
-//! `-p [IP:][HOSTPORT:]CTRPORT`: publishing a container's TCP port on the
-//! host through a userspace proxy in the supervisor. The supervisor listens
-//! in the host's network namespace; for each connection a thread enters the
-//! container's network namespace (`setns` of one thread) and connects to
-//! the port on the container's loopback, then copies both ways. No bridge,
-//! no iptables, and nothing to clean up but the supervisor itself.
+//! `-p [IP:][HOSTPORT:]CTRPORT[/PROTO]`: publishing a container's TCP or
+//! UDP port on the host through a userspace proxy in the supervisor. The
+//! supervisor listens in the host's network namespace; for each TCP
+//! connection a thread enters the container's network namespace (`setns` of
+//! one thread) and connects to the port on the container's loopback, then
+//! copies both ways. UDP goes through per-client sessions (see
+//! [`crate::udp_proxy`]). No bridge, no iptables, and nothing to clean up but
+//! the supervisor itself.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
@@ -21,6 +23,38 @@ pub struct PortSpec {
     pub host_ip: IpAddr,
     pub host_port: u16,
     pub container_port: u16,
+    /// Records written before UDP existed are TCP.
+    #[serde(default)]
+    pub protocol: Protocol,
+}
+
+/// The transport protocol of a published port.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    /// `tcp` (also for an empty suffix) or `udp`; others are not proxied.
+    fn parse(s: &str) -> Option<Protocol> {
+        match s {
+            "" | "tcp" => Some(Protocol::Tcp),
+            "udp" => Some(Protocol::Udp),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        })
+    }
 }
 
 fn port(s: &str, spec: &str) -> Result<u16> {
@@ -29,16 +63,11 @@ fn port(s: &str, spec: &str) -> Result<u16> {
 }
 
 /// Parses `CTR`, `HOST:CTR` or `IP:HOST:CTR` (HOST may be empty: any
-/// free port), each optionally ending in `/tcp`.
+/// free port), each optionally ending in `/tcp` or `/udp`.
 pub fn parse(spec: &str) -> Result<PortSpec> {
     let (body, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
-    if proto != "tcp" {
-        return Err(Error::invalid(
-            "port",
-            spec,
-            "only tcp ports can be published",
-        ));
-    }
+    let protocol = Protocol::parse(proto)
+        .ok_or_else(|| Error::invalid("port", spec, "only tcp and udp ports can be published"))?;
     let parts: Vec<&str> = body.rsplitn(3, ':').collect();
     let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     let (ip, host, ctr) = match parts.as_slice() {
@@ -71,28 +100,35 @@ pub fn parse(spec: &str) -> Result<PortSpec> {
         host_ip: ip,
         host_port: host,
         container_port: ctr,
+        protocol,
     })
 }
 
 /// `EXPOSE` entries (`80/tcp`, `53/udp`, `8080`) as ports to publish on any
-/// free host port (`-P`); non-TCP ones are skipped.
+/// free host port (`-P`); other protocols (`sctp`) are skipped.
 pub fn from_exposed(exposed: &[String]) -> Vec<PortSpec> {
     exposed
         .iter()
         .filter_map(|e| {
             let (p, proto) = e.split_once('/').unwrap_or((e, "tcp"));
-            (proto == "tcp").then_some(())?;
             Some(PortSpec {
                 host_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 host_port: 0,
                 container_port: p.parse().ok()?,
+                protocol: Protocol::parse(proto)?,
             })
         })
         .collect()
 }
 
+/// A published port's socket on the host.
+enum Socket {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
 /// Listening sockets of the published ports, bound on the host.
-pub struct Listeners(Vec<(TcpListener, PortSpec)>);
+pub struct Listeners(Vec<(Socket, PortSpec)>);
 
 impl Listeners {
     /// Binds every port now, so a port in use fails the start.
@@ -100,13 +136,21 @@ impl Listeners {
         let mut out = Vec::new();
         for s in specs {
             let addr = SocketAddr::new(s.host_ip, s.host_port);
-            let l =
-                TcpListener::bind(addr).map_err(|e| Error::sys(format!("publish {addr}"), e))?;
-            let bound = l
-                .local_addr()
-                .map_err(|e| Error::sys(format!("publish {addr}"), e))?;
+            let err = |e| Error::sys(format!("publish {addr}/{}", s.protocol), e);
+            let (socket, bound) = match s.protocol {
+                Protocol::Tcp => {
+                    let l = TcpListener::bind(addr).map_err(err)?;
+                    let bound = l.local_addr().map_err(err)?;
+                    (Socket::Tcp(l), bound)
+                }
+                Protocol::Udp => {
+                    let u = UdpSocket::bind(addr).map_err(err)?;
+                    let bound = u.local_addr().map_err(err)?;
+                    (Socket::Udp(u), bound)
+                }
+            };
             out.push((
-                l,
+                socket,
                 PortSpec {
                     host_port: bound.port(),
                     ..s.clone()
@@ -125,8 +169,15 @@ impl Listeners {
     /// network namespace `netns` (an open `/proc/PID/ns/net`).
     pub fn serve(self, netns: OwnedFd) {
         let netns = Arc::new(netns);
-        for (listener, spec) in self.0 {
+        for (socket, spec) in self.0 {
             let netns = Arc::clone(&netns);
+            let listener = match socket {
+                Socket::Tcp(l) => l,
+                Socket::Udp(u) => {
+                    crate::udp_proxy::serve(u, netns, spec.container_port);
+                    continue;
+                }
+            };
             std::thread::spawn(move || {
                 for conn in listener.incoming().flatten() {
                     let netns = Arc::clone(&netns);
@@ -175,12 +226,29 @@ mod tests {
         );
         assert_eq!(parse("80").unwrap().host_port, 0);
         assert_eq!(parse("127.0.0.1::80").unwrap().host_port, 0);
-        assert!(parse("53:53/udp").is_err());
-        assert!(parse("x:80").is_err());
-        let e = from_exposed(&["80/tcp".into(), "53/udp".into(), "8080".into()]);
+        assert_eq!(parse("8080:80").unwrap().protocol, Protocol::Tcp);
+        let p = parse("127.0.0.1:5353:53/udp").unwrap();
         assert_eq!(
-            e.iter().map(|p| p.container_port).collect::<Vec<_>>(),
-            [80, 8080]
+            (p.host_port, p.container_port, p.protocol),
+            (5353, 53, Protocol::Udp)
+        );
+        assert!(parse("53:53/sctp").is_err());
+        assert!(parse("x:80").is_err());
+        let e = from_exposed(&[
+            "80/tcp".into(),
+            "53/udp".into(),
+            "8080".into(),
+            "9/sctp".into(),
+        ]);
+        assert_eq!(
+            e.iter()
+                .map(|p| (p.container_port, p.protocol))
+                .collect::<Vec<_>>(),
+            [
+                (80, Protocol::Tcp),
+                (53, Protocol::Udp),
+                (8080, Protocol::Tcp)
+            ]
         );
     }
 }

@@ -172,6 +172,7 @@ fn exec_joins_the_running_container() {
             user: user.map(str::to_string),
             workdir: Some("/tmp".into()),
             interactive: false,
+            tty: false,
         };
         f.rt.exec(&id, &opts).unwrap()
     };
