@@ -227,6 +227,9 @@ pub struct RunArgs {
     /// Run a minimal init as pid 1 that forwards signals and reaps zombies
     #[arg(long)]
     init: bool,
+    /// Security options; supported: `no-new-privileges` (setuid binaries gain nothing)
+    #[arg(long = "security-opt")]
+    security_opt: Vec<String>,
     /// The image: for now a directory holding an unpacked root filesystem
     image: String,
     /// Command and arguments (replace the image's CMD)
@@ -299,6 +302,19 @@ fn resolve_image(root: &Path, image: &str) -> anyhow::Result<(RootfsSource, Imag
     ))
 }
 
+/// `--security-opt`: Docker's `no-new-privileges[:true|false]`; others are refused.
+fn no_new_privileges(opts: &[String]) -> anyhow::Result<bool> {
+    let mut on = false;
+    for o in opts {
+        on = match o.as_str() {
+            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => true,
+            "no-new-privileges:false" | "no-new-privileges=false" => false,
+            _ => anyhow::bail!("unsupported --security-opt {o:?} (supported: no-new-privileges)"),
+        };
+    }
+    Ok(on)
+}
+
 fn read_env_files(files: &[PathBuf]) -> anyhow::Result<Vec<String>> {
     let mut env = Vec::new();
     for f in files {
@@ -359,6 +375,7 @@ fn run_options(rt: &Runtime, a: RunArgs) -> anyhow::Result<RunOptions> {
         ports,
         publish_all: a.publish_all,
         init: a.init,
+        no_new_privileges: no_new_privileges(&a.security_opt)?,
     })
 }
 

@@ -13,7 +13,7 @@ fn import_busybox(dir: &Path, root: &Path) {
     let rootfs = busybox_rootfs(
         dir,
         &[
-            "sh", "cat", "echo", "ps", "head", "tr", "rm", "ls", "hostname",
+            "sh", "cat", "echo", "ps", "head", "tr", "rm", "ls", "hostname", "grep",
         ],
     );
     fs::write(rootfs.join("etc/motd"), "from the stored image\n").unwrap();
@@ -92,6 +92,34 @@ fn run_a_stored_image_with_limits() {
     assert_eq!(ps.trim(), "");
     let (code, _, err) = out(strata(&root).arg("fsck"));
     assert_eq!(code, 0, "{err}");
+}
+
+/// no_new_privs is off unless asked for, as in Docker (setuid tools in
+/// images need it off); `--security-opt no-new-privileges` turns it on.
+#[test]
+fn no_new_privileges_only_when_asked() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "containers need root here"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("store");
+    import_busybox(t.path(), &root);
+    let nnp = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["localhost/bb:1", "grep", "NoNewPrivs", "/proc/self/status"]);
+        out(strata(&root).args(&args))
+    };
+    let (code, stdout, err) = nnp(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.trim_end().ends_with('0'), "{stdout}");
+    let (code, stdout, err) = nnp(&["--security-opt", "no-new-privileges"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.trim_end().ends_with('1'), "{stdout}");
+    let (code, _, err) = nnp(&["--security-opt", "seccomp=unconfined"]);
+    assert_eq!(code, 125);
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
 
 #[test]

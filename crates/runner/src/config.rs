@@ -147,6 +147,10 @@ pub struct RunOptions {
     pub publish_all: bool,
     /// `--init`: pid 1 is a minimal init that runs the command as its child.
     pub init: bool,
+    /// `--security-opt no-new-privileges`: setuid binaries gain nothing.
+    /// Off by default, as in Docker (setuid tools such as `su` and `ping`
+    /// in images rely on it).
+    pub no_new_privileges: bool,
 }
 
 /// The process a container runs.
@@ -163,6 +167,9 @@ pub struct ProcessSpec {
     /// Give the process a terminal (`-t`).
     #[serde(default)]
     pub tty: bool,
+    /// Set no_new_privs before exec (`--security-opt no-new-privileges`).
+    #[serde(default)]
+    pub no_new_privileges: bool,
 }
 
 /// Everything the supervisor needs to start a container.

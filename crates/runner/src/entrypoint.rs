@@ -115,6 +115,7 @@ pub fn process(opts: &RunOptions, hostname: &str) -> Result<ProcessSpec> {
             .unwrap_or_default(),
         stdin: opts.interactive,
         tty: opts.tty,
+        no_new_privileges: opts.no_new_privileges,
     })
 }
 

@@ -84,6 +84,7 @@ fn run(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32, StartFailure>
             .unwrap_or_else(|| cfg.process.user.clone()),
         stdin: opts.interactive,
         tty: opts.tty,
+        no_new_privileges: cfg.process.no_new_privileges,
     };
     let mut files = Vec::new();
     for (name, flag) in NAMESPACES {

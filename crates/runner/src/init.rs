@@ -157,7 +157,9 @@ pub fn exec_process(process: &ProcessSpec, make_cwd: bool) -> Result<Never, Star
             crate::caps::set(&crate::caps::DEFAULT).map_err(|e| format!("set capabilities: {e}")),
         )?;
     }
-    setup(crate::caps::no_new_privs().map_err(|e| format!("no_new_privs: {e}")))?;
+    if process.no_new_privileges {
+        setup(crate::caps::no_new_privs().map_err(|e| format!("no_new_privs: {e}")))?;
+    }
     // The supervisor runs with umask 0 for the union; containers get Docker's.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     setup(
