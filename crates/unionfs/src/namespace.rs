@@ -223,7 +223,8 @@ impl UnionFs {
         let upper = self.upper()?;
         let victim = self.ino_of(&r);
         self.copy_up(parent)?;
-        let needs_whiteout = self.lower_has(parent, &r.path)?;
+        // Resolving already looked in the lower stack.
+        let needs_whiteout = r.lower.is_some();
         let at = upper.at(&r.path)?;
         if let Some(st) = &r.upper {
             if is_dir {
@@ -370,13 +371,10 @@ impl UnionFs {
         if !src_dir {
             self.copy_up(&src_node)?;
         }
-        let src_hides = self.lower_has(parent, &src.path)?;
-        let dst_hides = self.lower_has(
-            newparent,
-            &sys::join(&self.path_of(newparent.ino)?, newname),
-        )?;
+        let src_hides = src.lower.is_some();
         let src_path = self.path_of(src_node.ino)?;
         let dst_path = sys::join(&self.path_of(newparent.ino)?, newname);
+        let dst_hides = self.lower_has(newparent, &dst_path)?;
         let from = upper.at(&src_path)?;
         let to = upper.at(&dst_path)?;
         if let Some(dnode) = dst_node {
