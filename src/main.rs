@@ -52,13 +52,7 @@ fn main() {
         1 => "info",
         _ => "debug",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    unionfs::logging::init(level);
     let result = match cli.command {
         Command::Store(cmd) => store_cmd::run(cli.root, cmd),
         Command::Image(cmd) => store_cmd::run_image(cli.root, cmd),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{ok, out, strata, Mounted, Podman};
+use common::{ok, out, require_root, strata, Mounted, Podman};
 
 /// A busybox-static root filesystem with a tree to delete and replace, and
 /// a hard-linked pair, imported as `localhost/cx:1`; returns its directory.
@@ -180,10 +180,7 @@ impl Drop for Containers<'_> {
 
 #[test]
 fn commit_and_export_a_container() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "containers need root here"
-    );
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("store");
     let image_dir = import_image(t.path(), &root);
@@ -295,10 +292,7 @@ fn commit_and_export_a_container() {
 
 #[test]
 fn commit_and_export_refuse_clearly() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "containers need root here"
-    );
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("store");
     let image_dir = import_image(t.path(), &root);

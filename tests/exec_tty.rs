@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 mod common;
-use common::{busybox_rootfs, ok, strata};
+use common::{busybox_rootfs, ok, require_root, strata};
 
 /// Generous bound on each terminal session.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -63,10 +63,7 @@ fn on_terminal(root: &Path, args: &[&str], typed: &str) -> (i32, String) {
 
 #[test]
 fn exec_t_gives_the_process_a_terminal_of_the_container() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "containers need root here"
-    );
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("store");
     let rootfs = busybox_rootfs(t.path(), &["sh", "sleep", "tty", "stty", "read", "echo"]);

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{busybox_rootfs, ok, strata, tar_of, Mounted, Podman};
+use common::{busybox_rootfs, ok, require_root, strata, tar_of, Mounted, Podman};
 
 fn snapshot(root: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -61,10 +61,7 @@ fn snapshot(root: &Path) -> BTreeMap<String, String> {
 
 #[test]
 fn stored_image_mounts_with_podmans_tree() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "needs root (podman image mount)"
-    );
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let b = t.path();
     let p = Podman::new();

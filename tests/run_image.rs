@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 mod common;
-use common::{busybox_rootfs, out, strata, tar_of};
+use common::{busybox_rootfs, out, require_root, strata, tar_of};
 
 fn import_busybox(dir: &Path, root: &Path) {
     let rootfs = busybox_rootfs(
@@ -29,10 +29,7 @@ fn import_busybox(dir: &Path, root: &Path) {
 
 #[test]
 fn run_a_stored_image_with_limits() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "containers need root here"
-    );
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("store");
     import_busybox(t.path(), &root);
@@ -98,10 +95,7 @@ fn run_a_stored_image_with_limits() {
 /// images need it off); `--security-opt no-new-privileges` turns it on.
 #[test]
 fn no_new_privileges_only_when_asked() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "containers need root here"
-    );
+    require_root();
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("store");
     import_busybox(t.path(), &root);

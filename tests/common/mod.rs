@@ -8,6 +8,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// These tests mount FUSE and kernel overlayfs and run containers: root only
+/// (CI runs as root; the unprivileged paths are tested by dropping privilege).
+pub fn require_root() {
+    assert!(nix::unistd::geteuid().is_root(), "these tests need root");
+}
+
 /// `strata --root ROOT`.
 pub fn strata(root: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));

@@ -173,3 +173,32 @@ impl Layout {
         lock_file(&self.root.join("init.lock"), true)
     }
 }
+
+/// Writes `path` through a temporary file beside it that is renamed into
+/// place only once complete, so a failed write leaves no partial file.
+/// `io` turns an I/O failure, with what was being done, into the caller's
+/// error type.
+pub fn write_file_atomically<E>(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::result::Result<(), E>,
+    io: impl Fn(String, std::io::Error) -> E,
+) -> std::result::Result<(), E> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(|e| io(format!("creating a temp file in {}", dir.display()), e))?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        write(&mut w)?;
+        w.flush()
+            .map_err(|e| io(format!("writing {}", path.display()), e))?;
+    }
+    tmp.persist(path)
+        .map_err(|e| io(format!("renaming into {}", path.display()), e.error))?;
+    Ok(())
+}

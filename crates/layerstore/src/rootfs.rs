@@ -228,21 +228,5 @@ pub fn append_symlink<W: Write>(
 /// [`export`] to a file, written under a temporary name and renamed, so a
 /// failed export leaves no partial tar at `path`.
 pub fn export_to_file(store: &Store, name: &str, path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(dir)
-        .ctx(|| format!("creating temp file in {}", dir.display()))?;
-    {
-        let mut w = io::BufWriter::new(tmp.as_file_mut());
-        export(store, name, &mut w)?;
-        w.flush().ctx(|| format!("writing {}", path.display()))?;
-    }
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .ctx(|| format!("renaming into {}", path.display()))?;
-    Ok(())
+    crate::layout::write_file_atomically(path, |w| export(store, name, w), Error::io)
 }

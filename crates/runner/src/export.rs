@@ -56,22 +56,6 @@ impl Runtime {
     /// [`Runtime::export`] to a file, written under a temporary name and
     /// renamed, so a failed export leaves no partial tar at `path`.
     pub fn export_to_file(&self, id: &str, path: &Path) -> Result<()> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let mut tmp = tempfile::Builder::new()
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .tempfile_in(dir)
-            .at("create a temp file in", dir)?;
-        {
-            let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-            self.export(id, &mut w)?;
-            w.flush().at("write", path)?;
-        }
-        tmp.persist(path)
-            .map_err(|e| e.error)
-            .at("rename into", path)?;
-        Ok(())
+        layerstore::layout::write_file_atomically(path, |w| self.export(id, w), Error::sys)
     }
 }

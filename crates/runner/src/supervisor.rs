@@ -170,15 +170,7 @@ fn supervise(store: &Store, id: &str, detached: bool) -> Result<i32, StartFailur
     let (pid1, io) = match started {
         Ok(s) => s,
         Err(f) => {
-            let oom = held.teardown(&rootfs);
-            finish(
-                store,
-                &cfg,
-                &mut state,
-                f.code,
-                oom,
-                Some(f.message.clone()),
-            );
+            abandon(store, &cfg, &mut state, &mut held, &rootfs, &f);
             return Err(f);
         }
     };
@@ -189,15 +181,7 @@ fn supervise(store: &Store, id: &str, detached: bool) -> Result<i32, StartFailur
     if let Err(f) = announce(store, id, &mut state, pid1, &mut held) {
         let _ = nix::sys::signal::kill(pid1, Signal::SIGKILL);
         let _ = waitpid(pid1, None);
-        let oom = held.teardown(&rootfs);
-        finish(
-            store,
-            &cfg,
-            &mut state,
-            f.code,
-            oom,
-            Some(f.message.clone()),
-        );
+        abandon(store, &cfg, &mut state, &mut held, &rootfs, &f);
         return Err(f);
     }
     if detached {
@@ -236,6 +220,20 @@ fn announce(
         listeners.serve(netns.into());
     }
     store.save_state(id, state).map_err(fail)
+}
+
+/// A start that failed part way: release what was set up and record the
+/// failure as the container's end.
+fn abandon(
+    store: &Store,
+    cfg: &ContainerConfig,
+    state: &mut State,
+    held: &mut Held,
+    rootfs: &Path,
+    f: &StartFailure,
+) {
+    let oom = held.teardown(rootfs);
+    finish(store, cfg, state, f.code, oom, Some(f.message.clone()));
 }
 
 /// Records the end, or removes the container (`--rm`).

@@ -15,6 +15,7 @@ pub mod fuse;
 pub mod handles;
 pub mod ids;
 pub mod inode;
+pub mod logging;
 pub mod lower;
 pub mod lowerindex;
 pub mod mount;

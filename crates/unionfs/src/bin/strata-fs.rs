@@ -21,13 +21,7 @@ fn main() {
         }
     };
     let level = if opts.debug { "debug" } else { "warn" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    unionfs::logging::init(level);
     for w in &opts.warnings {
         eprintln!("{w}");
     }
