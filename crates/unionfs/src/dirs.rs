@@ -34,7 +34,9 @@ impl UnionFs {
             },
         ];
         let lower_idx = if lower.is_some() && !(upper && opaque) {
-            Some(self.lowers.dir(&path)?)
+            let idx = self.lowers.dir(&path)?;
+            self.readahead.listed(&path, &idx);
+            Some(idx)
         } else {
             None
         };

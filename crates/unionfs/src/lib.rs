@@ -3,6 +3,7 @@
 //! fuse-overlayfs (and a kernel overlay mount of the same upper sees the same tree).
 //!
 //! Module map: [`lower`] layer sources, [`lowerindex`] the merged lower view,
+//! [`readahead`] metadata readahead for walks,
 //! [`upper`] the writable layer, [`whiteout`] the whiteout/opaque rules,
 //! [`copyup`] copy-up, [`namespace`] create/remove/rename, [`dirs`] merged
 //! listings, [`ids`] ownership and overrides, [`inode`] the inode table,
@@ -21,6 +22,7 @@ pub mod lowerindex;
 pub mod mount;
 pub mod namespace;
 pub mod options;
+pub mod readahead;
 pub mod sys;
 pub mod union;
 pub mod upper;

@@ -25,6 +25,8 @@ pub struct LowerHit {
     /// For directories: every layer, top to bottom, whose directory of this
     /// name merges into the view (a non-directory or whiteout below ends it).
     pub dir_layers: Vec<usize>,
+    /// Place of the name in [`DirIndex::order`].
+    pub pos: usize,
 }
 
 /// The merged lower content of one directory.
@@ -71,6 +73,11 @@ impl LowerStack {
         Ok(idx)
     }
 
+    /// The merged directory at `path` if it was already built.
+    pub fn cached(&self, path: &[u8]) -> Option<Arc<DirIndex>> {
+        self.dirs.get(path).map(|d| d.clone())
+    }
+
     /// The visible lower entry at `path`, if any.
     pub fn hit(&self, path: &[u8]) -> io::Result<Option<LowerHit>> {
         if path.is_empty() {
@@ -112,6 +119,7 @@ impl LowerStack {
                             closed.insert(e.name.clone(), ());
                             Vec::new()
                         };
+                        let pos = idx.order.len();
                         idx.order.push(e.name.clone());
                         idx.entries.insert(
                             e.name,
@@ -120,6 +128,7 @@ impl LowerStack {
                                 kind,
                                 ino: e.ino,
                                 dir_layers,
+                                pos,
                             },
                         );
                     }

@@ -16,6 +16,7 @@ use crate::ids::{Override, Ownership, OVERRIDE_XATTR};
 use crate::inode::{InodeTable, Key, Node, NodeState};
 use crate::lower::{kind_of_mode, Lower};
 use crate::lowerindex::{LowerHit, LowerStack};
+use crate::readahead::Readahead;
 use crate::sys::{self, At};
 use crate::upper::{Upper, UpperEntry};
 
@@ -37,7 +38,8 @@ pub struct UnionConfig {
 }
 
 pub struct UnionFs {
-    pub(crate) lowers: LowerStack,
+    pub(crate) lowers: Arc<LowerStack>,
+    pub(crate) readahead: Readahead,
     pub(crate) upper: Option<Upper>,
     pub(crate) inodes: InodeTable,
     /// Namespace changes (create, remove, rename, copy-up) take it for
@@ -139,7 +141,7 @@ impl UnionFs {
             .iter()
             .map(|l| l.stat(b"").map(|s| s.st_dev))
             .collect::<io::Result<Vec<_>>>()?;
-        let lowers = LowerStack::new(cfg.lowers);
+        let lowers = Arc::new(LowerStack::new(cfg.lowers));
         if upper.is_none() && lowers.is_empty() {
             return Err(io::Error::other("no lowerdir and no upperdir given"));
         }
@@ -159,6 +161,7 @@ impl UnionFs {
         let privileged = nix::unistd::geteuid().is_root();
         Ok(UnionFs {
             inodes: InodeTable::new(root_key, upper.is_some(), root_lower),
+            readahead: Readahead::start(lowers.clone()),
             lowers,
             upper,
             tree: RwLock::new(()),
