@@ -8,6 +8,8 @@
 #   SCALE=8 benches/fs-bench.sh    # everything 8x smaller, for a quick look
 #   FOVL2=1 benches/fs-bench.sh    # also cargo-install fuse-overlayfs 2.0 into benches/work
 #   REPS=5 benches/fs-bench.sh     # repetitions (default 3); the median is reported
+#   ROOTLESS=1 benches/fs-bench.sh # FUSE daemons and workloads as uid 65534 (fusermount3,
+#                                  # no passthrough); kernel overlayfs still mounted by root
 #
 # Each repetition mounts every filesystem afresh (in turn, so drift on a
 # shared VM hits them alike) and runs every workload once.
@@ -56,27 +58,54 @@ if [ ! -f "$L/.done-$SCALE" ]; then
   rm -rf "$WORK/tarsrc"
   touch "$L/.done-$SCALE"
 fi
+chmod 0666 "$L/l3/copyup"   # so an unprivileged writer (ROOTLESS=1) may copy it up
 
-MNT=$WORK/mnt; UP=$WORK/upper; WK=$WORK/work
+# ROOTLESS=1: the FUSE daemons and every workload run as this user.
+AS=()
+if [ "${ROOTLESS:-0}" = 1 ]; then
+  AS=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+  chmod 0666 /dev/fuse   # as Debian's udev rule sets it; some VMs ship 0600
+fi
+MNT=$WORK/mnt; UPFS=$WORK/upfs; UPIMG=$WORK/upper.img; UPDEV=""
+# Every mount gets its upper and work dirs on a freshly made, journaled ext4
+# (a direct-I/O loop device), so each filesystem starts from the same state:
+# on an ext4 without a journal (as some VM images ship) the inode allocator
+# skips every inode freed in the last ~30 s, one inode-table read each, so a
+# create right after the previous filesystem's 20,000 unlinks would pay for
+# them.
 mount_fs() { # name
   umount_fs
-  rm -rf "$UP" "$WK"; mkdir -p "$UP" "$WK" "$MNT"
+  truncate -s 4G "$UPIMG"
+  UPDEV=$(losetup --direct-io=on -f --show "$UPIMG")
+  mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$UPDEV"
+  mkdir -p "$UPFS" "$MNT"; mount "$UPDEV" "$UPFS"
+  local UP=$UPFS/upper WK=$UPFS/work
+  mkdir -p "$UP" "$WK"
+  [ ${#AS[@]} = 0 ] || chown 65534:65534 "$UP" "$WK" "$MNT"
   local o="lowerdir=$L/l1:$L/l2:$L/l3,upperdir=$UP,workdir=$WK"
   case $1 in
     kernel) mount -t overlay overlay -o "$o,redirect_dir=off,index=off,metacopy=off" "$MNT" ;;
-    fovl1) "$FOVL1" -o "$o" "$MNT" ;;
-    fovl2) "$FOVL2_BIN" -o "$o" "$MNT" ;;
-    strata) "$STRATA" -o "$o" "$MNT" ;;
+    fovl1) "${AS[@]}" "$FOVL1" -o "$o" "$MNT" ;;
+    fovl2) "${AS[@]}" "$FOVL2_BIN" -o "$o" "$MNT" ;;
+    strata) "${AS[@]}" "$STRATA" -o "$o" "$MNT" ;;
   esac
 }
-umount_fs() { mountpoint -q "$MNT" 2>/dev/null && umount "$MNT"; sleep 0.2; true; }
+# Mount table, not mountpoint(1): root may not stat another user's FUSE mount.
+mounted() { grep -qs " $1 " /proc/self/mounts; }
+umount_fs() {
+  if mounted "$MNT"; then umount "$MNT"; sleep 0.2; fi
+  if mounted "$UPFS"; then umount "$UPFS"; fi
+  if [ -n "$UPDEV" ]; then losetup -d "$UPDEV"; UPDEV=""; fi
+  rm -f "$UPIMG"
+}
 trap umount_fs EXIT
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
-t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
+t() { local s e; s=$(date +%s.%N); "${AS[@]}" "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
 
 w_read_cold() { drop; t dd if="$MNT/big" of=/dev/null bs=1M; }
-w_read_warm() { cat "$MNT/big" >/dev/null; t dd if="$MNT/big" of=/dev/null bs=1M; }
+w_read_warm() { "${AS[@]}" cat "$MNT/big" >/dev/null; t dd if="$MNT/big" of=/dev/null bs=1M; }
 w_write() { t dd if=/dev/zero of="$MNT/out" bs=1M count="$MIB" conv=fsync; }
+w_write4k() { t dd if=/dev/zero of="$MNT/out4k" bs=4k count=$((MIB * 64)); }
 w_randread() { t fio --name=r --filename="$MNT/big" --rw=randread --bs=4k --size="${MIB}M" --io_size=$((MIB / 4))M --ioengine=psync --direct=0 --readonly; }
 w_copyup() { drop; t sh -c "printf x >> '$MNT/copyup'"; }
 w_create() { t sh -c "mkdir '$MNT/small' && cd '$MNT/small' && seq 1 $SMALL | xargs touch"; }
@@ -87,7 +116,7 @@ w_find_cold() { drop; t sh -c "find '$MNT/tree' -exec stat -c %i {} + >/dev/null
 w_find_warm() { t sh -c "find '$MNT/tree' -exec stat -c %i {} + >/dev/null"; }
 w_untar() { t tar -C "$MNT" -xf "$WORK/untar.tar"; }
 
-WORKLOADS="read_cold read_warm write randread copyup create stat readdir unlink find_cold find_warm untar"
+WORKLOADS="read_cold read_warm write write4k randread copyup create stat readdir unlink find_cold find_warm untar"
 FSES="kernel fovl1 strata"
 [ -n "$FOVL2_BIN" ] && FSES="kernel fovl1 fovl2 strata"
 declare -A R
@@ -114,4 +143,4 @@ for w in $WORKLOADS; do
   done
   echo
 done
-echo "(median seconds of $REPS runs; x/k = time relative to kernel overlayfs; SCALE=$SCALE, $(nproc) cores, $(uname -r))"
+echo "(median seconds of $REPS runs;${AS[*]:+ as uid 65534 (ROOTLESS=1);} x/k = time relative to kernel overlayfs; SCALE=$SCALE, $(nproc) cores, $(uname -r))"
