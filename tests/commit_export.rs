@@ -367,3 +367,78 @@ fn commit_and_export_refuse_clearly() {
     assert_eq!(images.lines().count(), 1, "{images}");
     ok(strata(&root).arg("fsck"));
 }
+
+/// The mount points (field 5) of `strata-export-` unions in a mountinfo file.
+fn export_mounts(mountinfo: &Path) -> Vec<String> {
+    fs::read_to_string(mountinfo)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.contains("strata-export-"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn export_mount_is_private_and_gone_after_kill() {
+    require_root();
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("store");
+    import_image(t.path(), &root);
+    let _cleanup = Containers(&root, &["big"]);
+    // Far more than a pipe and the export's buffers hold, so it blocks.
+    ok(strata(&root).args([
+        "run",
+        "--name",
+        "big",
+        "localhost/cx:1",
+        "sh",
+        "-c",
+        "head -c 16000000 /dev/zero > /big",
+    ]));
+    let mut child = Killed(
+        strata(&root)
+            .args(["export", "big"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Find the union in the mount view of one of the exporter's threads.
+    let tasks = PathBuf::from(format!("/proc/{}/task", child.0.id()));
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        for task in fs::read_dir(&tasks).into_iter().flatten().flatten() {
+            seen.extend(export_mounts(&task.path().join("mountinfo")));
+        }
+        if !seen.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mountpoint = seen
+        .first()
+        .expect("export never mounted its union")
+        .clone();
+    let host = Path::new("/proc/self/mountinfo");
+    assert!(
+        !export_mounts(host).contains(&mountpoint),
+        "the export's union is visible outside it"
+    );
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    assert!(!export_mounts(host).contains(&mountpoint));
+    // Nothing is mounted there (ENOTCONN would refuse this): only the
+    // empty directory a killed process cannot remove is left.
+    fs::remove_dir(&mountpoint).expect("export mount point left mounted or not empty");
+}
