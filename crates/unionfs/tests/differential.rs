@@ -449,6 +449,33 @@ fn exercise(m: &Path) -> Vec<(String, String)> {
                 }),
         ),
     );
+    // Shared writable mappings of a lower file copy it up at open and
+    // write through to the upper copy; read-only ones read the lower data.
+    rec(
+        "mmap write lower",
+        show((|| {
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(p("mapped"))?;
+            // SAFETY: the mapping is private to this test and dropped before
+            // anything else touches the file.
+            let mut m = unsafe { memmap2::MmapMut::map_mut(&f)? };
+            m[..6].copy_from_slice(b"MAPPED");
+            m.flush()?;
+            drop(m);
+            fs::read_to_string(p("mapped"))
+        })()),
+    );
+    rec(
+        "mmap read lower",
+        show((|| {
+            let f = File::open(p("hard2"))?;
+            // SAFETY: as above; nothing writes the file while it is mapped.
+            let m = unsafe { memmap2::Mmap::map(&f)? };
+            Ok(String::from_utf8_lossy(&m).into_owned())
+        })()),
+    );
     rec(
         "copy_file_range",
         show((|| {

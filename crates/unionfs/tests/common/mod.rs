@@ -205,6 +205,7 @@ pub fn build_layers(base: &Path) -> Vec<PathBuf> {
     }
     // bottom layer
     write(&bot.join("plain"), b"hello lower\n");
+    write(&bot.join("mapped"), b"mapped lower file\n");
     let sparse = fs::File::create(bot.join("sparse")).unwrap();
     sparse.set_len(8 << 20).unwrap();
     nix::sys::uio::pwrite(&sparse, b"tail", (8 << 20) - 4).unwrap();
