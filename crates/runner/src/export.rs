@@ -46,6 +46,7 @@ impl Runtime {
             fsync: false,
             static_nlink: false,
             noxattrs: false,
+            posix_acl: false,
         };
         let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(8);
         std::thread::scope(|s| {

@@ -365,6 +365,7 @@ fn start(
         fsync: true,
         static_nlink: false,
         noxattrs: false,
+        posix_acl: true,
     };
     // allow_other: the container's processes may run as any user.
     held.session = Some(

@@ -32,6 +32,7 @@ fn caller(req: &Request) -> Caller {
     Caller {
         uid: req.uid(),
         gid: req.gid(),
+        umask: 0,
     }
 }
 
@@ -90,10 +91,15 @@ impl UnionFs {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
+        umask: u32,
         kind: NewKind<'_>,
     ) -> io::Result<(fuser::FileAttr, Option<std::os::fd::OwnedFd>, u64)> {
         let p = self.node(parent.0)?;
-        let (node, attr, fd) = self.create_entry(&p, name.as_bytes(), mode, kind, caller(req))?;
+        let who = Caller {
+            umask,
+            ..caller(req)
+        };
+        let (node, attr, fd) = self.create_entry(&p, name.as_bytes(), mode, kind, who)?;
         Ok((attr, fd, node.ino))
     }
 
@@ -112,6 +118,15 @@ impl Filesystem for UnionFs {
                 | InitFlags::FUSE_SPLICE_MOVE,
         );
         let _ = config.add_capabilities(InitFlags::FUSE_EXPORT_SUPPORT);
+        // A symlink's target never changes in place (a new target is a new
+        // inode), so the kernel may keep what readlink returned.
+        let _ = config.add_capabilities(InitFlags::FUSE_CACHE_SYMLINKS);
+        // The kernel then checks permissions with ACLs and caches them
+        // (`ls -l` asks for them on every file), and leaves the umask to us
+        // so a default ACL can replace it.
+        if self.posix_acl && config.add_capabilities(InitFlags::FUSE_POSIX_ACL).is_ok() {
+            let _ = config.add_capabilities(InitFlags::FUSE_DONT_MASK);
+        }
         let _ = config.set_max_write(1 << 20);
         let _ = config.set_max_readahead(1 << 20);
         if self.want_passthrough
@@ -212,12 +227,12 @@ impl Filesystem for UnionFs {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         rdev: u32,
         reply: ReplyEntry,
     ) {
         let r = self
-            .new_create(req, parent, name, mode, NewKind::Node { rdev })
+            .new_create(req, parent, name, mode, umask, NewKind::Node { rdev })
             .map(|(a, _, _)| a);
         self.entry_reply(reply, r);
     }
@@ -228,11 +243,11 @@ impl Filesystem for UnionFs {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
         let r = self
-            .new_create(req, parent, name, mode | libc::S_IFDIR, NewKind::Dir)
+            .new_create(req, parent, name, mode | libc::S_IFDIR, umask, NewKind::Dir)
             .map(|(a, _, _)| a);
         self.entry_reply(reply, r);
     }
@@ -266,6 +281,7 @@ impl Filesystem for UnionFs {
                 parent,
                 link_name,
                 libc::S_IFLNK | 0o777,
+                0,
                 NewKind::Symlink { target: t },
             )
             .map(|(a, _, _)| a);
@@ -586,11 +602,11 @@ impl Filesystem for UnionFs {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let r = self.new_create(req, parent, name, mode, NewKind::File { flags });
+        let r = self.new_create(req, parent, name, mode, umask, NewKind::File { flags });
         match r {
             Ok((attr, Some(fd), ino)) => {
                 let (fh, flags, backing) =

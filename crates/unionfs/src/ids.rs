@@ -158,6 +158,15 @@ pub struct Ownership {
 }
 
 impl Ownership {
+    /// Ids and modes on disk are the ones shown.
+    pub fn is_plain(&self) -> bool {
+        self.uid_map.0.is_empty()
+            && self.gid_map.0.is_empty()
+            && self.squash_uid.is_none()
+            && self.squash_gid.is_none()
+            && !self.use_override
+    }
+
     pub fn show(&self, st: &mut libc::stat) {
         st.st_uid = self
             .squash_uid

@@ -55,6 +55,7 @@ pub fn union_config_with(o: &Options, lowers: Vec<Box<dyn Lower>>) -> Result<Uni
         fsync: o.fsync,
         static_nlink: o.static_nlink,
         noxattrs: o.noxattrs,
+        posix_acl: !o.noacl,
     })
 }
 

@@ -14,6 +14,9 @@ use crate::inode::{Key, Node, NodeState};
 use crate::sys::{self, At};
 use crate::union::{err, Resolved, UnionFs};
 
+/// The xattr holding a directory's default ACL.
+const ACL_DEFAULT: &[u8] = b"system.posix_acl_default";
+
 /// What to create.
 pub enum NewKind<'a> {
     File { flags: i32 },
@@ -27,6 +30,10 @@ pub enum NewKind<'a> {
 pub struct Caller {
     pub uid: u32,
     pub gid: u32,
+    /// For creations: the caller's umask (the kernel leaves it to us when
+    /// it enforces ACLs, `FUSE_DONT_MASK`; otherwise it is already applied
+    /// to the mode, and applying it again changes nothing).
+    pub umask: u32,
 }
 
 impl UnionFs {
@@ -74,8 +81,17 @@ impl UnionFs {
             upper.clear_whiteout(&path)?;
         }
         let at = upper.at(&path)?;
-        let parent_st = upper.at(&ppath)?.lstat()?;
+        let parent_at = upper.at(&ppath)?;
+        let parent_st = parent_at.lstat()?;
         let mut fd = None;
+        // Under a default ACL the upper filesystem applies the ACL instead
+        // of the umask, as on any filesystem with POSIX ACLs.
+        let umask = if caller.umask != 0 && parent_at.get_xattr(ACL_DEFAULT)?.is_none() {
+            caller.umask
+        } else {
+            0
+        };
+        let mode = mode & !(umask & 0o777);
         let perm = mode & 0o7777;
         let dir_bits = if parent_st.st_mode & libc::S_ISGID != 0 {
             libc::S_ISGID

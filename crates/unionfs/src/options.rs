@@ -28,6 +28,8 @@ pub struct Options {
     pub threads: Option<usize>,
     pub fsync: bool,
     pub noxattrs: bool,
+    /// `noacl`: do not let the kernel enforce POSIX ACLs.
+    pub noacl: bool,
     pub static_nlink: bool,
     pub passthrough: bool,
     pub allow_other: bool,
@@ -159,8 +161,8 @@ impl Options {
             "noatime" => self.noatime = true,
             "max_write" => self.max_write = Some(num(key, v)?),
             // Accepted for compatibility; they need no action here.
-            "noacl"
-            | "ino32_t"
+            "noacl" => self.noacl = true,
+            "ino32_t"
             | "xino"
             | "writeback"
             | "redirect_dir"

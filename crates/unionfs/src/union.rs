@@ -35,6 +35,10 @@ pub struct UnionConfig {
     pub static_nlink: bool,
     /// Hide all xattrs (`noxattrs=1`).
     pub noxattrs: bool,
+    /// Let the kernel enforce and cache POSIX ACLs (off with `noacl`).
+    /// Only with plain ownership: ACL entries name on-disk ids, which
+    /// mappings, squashing and the override xattr would misstate.
+    pub posix_acl: bool,
 }
 
 pub struct UnionFs {
@@ -57,6 +61,7 @@ pub struct UnionFs {
     pub(crate) fsync: bool,
     pub(crate) static_nlink: bool,
     pub(crate) noxattrs: bool,
+    pub(crate) posix_acl: bool,
     /// We may chown for real.
     pub(crate) privileged: bool,
     /// Our own uid and gid: what a new file gets without a chown.
@@ -159,6 +164,7 @@ impl UnionFs {
             }
         };
         let privileged = nix::unistd::geteuid().is_root();
+        let posix_acl = cfg.posix_acl && !cfg.noxattrs && cfg.ownership.is_plain();
         Ok(UnionFs {
             inodes: InodeTable::new(root_key, upper.is_some(), root_lower),
             readahead: Readahead::start(lowers.clone()),
@@ -176,6 +182,7 @@ impl UnionFs {
             fsync: cfg.fsync,
             static_nlink: cfg.static_nlink,
             noxattrs: cfg.noxattrs,
+            posix_acl,
             privileged,
             own_ids: (
                 nix::unistd::geteuid().as_raw(),
