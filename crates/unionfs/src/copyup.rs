@@ -37,6 +37,8 @@ struct Plan {
     layer: usize,
     st: libc::stat,
     kind: FileType,
+    /// Copy a regular file's data (not when it is about to be truncated).
+    data: bool,
 }
 
 impl UnionFs {
@@ -54,12 +56,22 @@ impl UnionFs {
     /// does not hold it while a file's data is copied, so copying up a large
     /// file does not stall every other lookup and change meanwhile.
     pub(crate) fn copy_up_unlocked(&self, node: &Node) -> io::Result<()> {
+        self.copy_up_file(node, true)
+    }
+
+    /// Copy-up for an open with `O_TRUNC`: everything but the data, which
+    /// the open discards anyway (as the kernel does).
+    pub(crate) fn copy_up_truncated(&self, node: &Node) -> io::Result<()> {
+        self.copy_up_file(node, false)
+    }
+
+    fn copy_up_file(&self, node: &Node, data: bool) -> io::Result<()> {
         // One copy-up of a node at a time; a second caller finds it done.
         let _one = node.copy_lock.lock();
         let plan = {
             let _g = self.tree.write();
             match self.plan(node)? {
-                Some(p) if p.kind == FileType::RegularFile => p,
+                Some(p) if p.kind == FileType::RegularFile => Plan { data, ..p },
                 Some(_) => return self.copy_up(node),
                 None => return Ok(()),
             }
@@ -110,6 +122,7 @@ impl UnionFs {
             layer,
             st,
             kind,
+            data: true,
         }))
     }
 
@@ -120,14 +133,20 @@ impl UnionFs {
             layer,
             st,
             kind,
+            data,
         } = plan;
         let lower = &self.lowers.layers[*layer];
         match kind {
             FileType::Directory => tmp.mkdir(0o700)?,
             FileType::RegularFile => {
-                let src = lower.open(path, 0)?;
                 let dst = tmp.open(libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, 0o600)?;
-                if let Err(e) = sys::copy_sparse(src.as_fd(), dst.as_fd(), st.st_size as u64) {
+                let copied = match data {
+                    true => lower.open(path, 0).and_then(|src| {
+                        sys::copy_sparse(src.as_fd(), dst.as_fd(), st.st_size as u64)
+                    }),
+                    false => Ok(()),
+                };
+                if let Err(e) = copied {
                     let _ = tmp.unlink(false);
                     return Err(e);
                 }

@@ -118,6 +118,9 @@ impl Filesystem for UnionFs {
                 | InitFlags::FUSE_SPLICE_MOVE,
         );
         let _ = config.add_capabilities(InitFlags::FUSE_EXPORT_SUPPORT);
+        // Opens see O_TRUNC, so a lower file about to be emptied is copied
+        // up without its data (see `open_node`).
+        let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
         // A symlink's target never changes in place (a new target is a new
         // inode), so the kernel may keep what readlink returned.
         let _ = config.add_capabilities(InitFlags::FUSE_CACHE_SYMLINKS);
@@ -322,10 +325,14 @@ impl Filesystem for UnionFs {
         self.entry_reply(reply, r);
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let r = self
-            .node(ino.0)
-            .and_then(|n| self.open_node(&n, flags.0).map(|o| (n, o)));
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let r = self.node(ino.0).and_then(|n| {
+            let o = self.open_node(&n, flags.0)?;
+            if flags.0 & libc::O_TRUNC != 0 {
+                self.truncated_by(&n, req.pid())?;
+            }
+            Ok((n, o))
+        });
         match r {
             Ok((n, (fd, upper))) => self.reply_opened(reply, n.ino, fd, upper),
             Err(e) => reply.error(errno(&e)),

@@ -107,8 +107,11 @@ fn start(o: &Options, cfg: UnionConfig) -> Result<fuser::Session<UnionFs>, Strin
     let mountpoint = absolute(&o.mountpoint)?;
     // Modes given to us are final: the kernel already applied the caller's umask.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    fuser::Session::new(fs, &mountpoint, &fuse_config(o))
-        .map_err(|e| format!("mount {}: {e}", mountpoint.display()))
+    let notifier = fs.notifier.clone();
+    let session = fuser::Session::new(fs, &mountpoint, &fuse_config(o))
+        .map_err(|e| format!("mount {}: {e}", mountpoint.display()))?;
+    let _ = notifier.set(session.notifier());
+    Ok(session)
 }
 
 /// Mounts a union from a library caller (the container runner) and serves
@@ -130,7 +133,10 @@ pub fn spawn_union(
         ..Default::default()
     };
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    fuser::Session::new(fs, mountpoint, &fuse_config(&opts))?.spawn()
+    let notifier = fs.notifier.clone();
+    let session = fuser::Session::new(fs, mountpoint, &fuse_config(&opts))?;
+    let _ = notifier.set(session.notifier());
+    session.spawn()
 }
 
 /// Mounts and serves in this process until unmounted (`-f`).

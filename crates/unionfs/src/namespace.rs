@@ -478,8 +478,16 @@ impl UnionFs {
     /// Opens a node's data; writers copy it up first.
     pub(crate) fn open_node(&self, node: &Arc<Node>, flags: i32) -> io::Result<(OwnedFd, bool)> {
         let write = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
-        if write && !node.state.lock().upper {
-            self.copy_up_unlocked(node)?;
+        let (upper, kind) = {
+            let s = node.state.lock();
+            (s.upper, s.kind)
+        };
+        if write && !upper {
+            if flags & libc::O_TRUNC != 0 && kind == FileType::RegularFile {
+                self.copy_up_truncated(node)?;
+            } else {
+                self.copy_up_unlocked(node)?;
+            }
         }
         let flags = flags
             & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_APPEND | libc::O_DIRECT);
@@ -496,6 +504,37 @@ impl UnionFs {
             let fd = self.lowers.layers[l].open(&path, flags & !libc::O_ACCMODE)?;
             Ok((fd, false))
         }
+    }
+
+    /// An open with `O_TRUNC` by process `pid` emptied `node`. As truncate
+    /// does on any filesystem (`setattr_should_drop_suidgid`), that clears
+    /// setuid, and setgid when the file is group-executable or the process
+    /// is not in its group, unless the process has CAP_FSETID. With
+    /// `FUSE_ATOMIC_O_TRUNC` the kernel leaves this to us, so we do it and
+    /// tell the kernel the mode changed (it would otherwise keep showing,
+    /// and exec-ing, the old one).
+    pub(crate) fn truncated_by(&self, node: &Arc<Node>, pid: u32) -> io::Result<()> {
+        let attr = self.node_attr(node, None)?;
+        let mode = u32::from(attr.perm);
+        if mode & (libc::S_ISUID | libc::S_ISGID) == 0 {
+            return Ok(());
+        }
+        let who = Opener::of(pid);
+        if who.cap_fsetid {
+            return Ok(());
+        }
+        let mut kill = mode & libc::S_ISUID;
+        if mode & libc::S_ISGID != 0 && (mode & libc::S_IXGRP != 0 || !who.in_group(attr.gid)) {
+            kill |= libc::S_ISGID;
+        }
+        if kill == 0 {
+            return Ok(());
+        }
+        self.set_attrs(node, None, Some(mode & !kill), None, None, None, None)?;
+        if let Some(n) = self.notifier.get() {
+            let _ = n.inval_inode(fuser::INodeNo(node.ino), -1, 0);
+        }
+        Ok(())
     }
 
     /// Applies setattr changes; the node is copied up first.
@@ -608,5 +647,41 @@ impl UnionFs {
     /// The raw xattr of a node's visible side.
     pub(crate) fn get_raw_xattr(&self, node: &Node, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
         self.source(node)?.get_xattr(name)
+    }
+}
+
+/// The capability's bit number (linux/capability.h).
+const CAP_FSETID: u32 = 4;
+
+/// What decides whether a truncation clears setuid/setgid, read from
+/// `/proc/PID/status` (unreadable counts as unprivileged and in no group:
+/// the bits are cleared, the safe way round).
+struct Opener {
+    cap_fsetid: bool,
+    fsgid: Option<u32>,
+    groups: Vec<u32>,
+}
+
+impl Opener {
+    fn of(pid: u32) -> Opener {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name));
+        let ids = |v: &str| -> Vec<u32> {
+            v.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        };
+        Opener {
+            cap_fsetid: field("CapEff:")
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .is_some_and(|caps| caps & (1 << CAP_FSETID) != 0),
+            // Real, effective, saved, filesystem.
+            fsgid: field("Gid:").and_then(|v| ids(v).get(3).copied()),
+            groups: field("Groups:").map(ids).unwrap_or_default(),
+        }
+    }
+
+    fn in_group(&self, gid: u32) -> bool {
+        self.fsgid == Some(gid) || self.groups.contains(&gid)
     }
 }

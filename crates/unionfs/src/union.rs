@@ -62,6 +62,9 @@ pub struct UnionFs {
     pub(crate) static_nlink: bool,
     pub(crate) noxattrs: bool,
     pub(crate) posix_acl: bool,
+    /// Set once the session exists: tells the kernel when attributes it
+    /// caches changed without a request for them.
+    pub notifier: Arc<std::sync::OnceLock<fuser::Notifier>>,
     /// We may chown for real.
     pub(crate) privileged: bool,
     /// Our own uid and gid: what a new file gets without a chown.
@@ -183,6 +186,7 @@ impl UnionFs {
             static_nlink: cfg.static_nlink,
             noxattrs: cfg.noxattrs,
             posix_acl,
+            notifier: Arc::default(),
             privileged,
             own_ids: (
                 nix::unistd::geteuid().as_raw(),

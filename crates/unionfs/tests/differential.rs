@@ -722,10 +722,10 @@ fn sh_as(nobody: bool, script: &str) -> String {
     )
 }
 
-/// POSIX ACLs: what they grant and deny (the kernel checks them on the
-/// attributes and ACLs strata-fs reports), default ACLs instead of the
-/// umask on creation, and ACLs carried through copy-up, set and changed
-/// through the mount.
+/// What other users may do: POSIX ACLs (what they grant and deny, default
+/// ACLs instead of the umask on creation, ACLs carried through copy-up,
+/// set and changed through the mount), and the setuid/setgid bits a
+/// truncating open clears.
 fn exercise_acls(m: &Path) -> Vec<(String, String)> {
     let p = |n: &str| m.join(n).display().to_string();
     let acl = |n: &str| sh_as(false, &format!("getfacl -cp {} | sort", p(n)));
@@ -787,12 +787,55 @@ fn exercise_acls(m: &Path) -> Vec<(String, String)> {
             "masked acl denies",
             sh_as(true, &format!("cat {}", p("private"))),
         ),
+        // Truncation by a process without CAP_FSETID clears setuid, and
+        // setgid on group-executable files; root's keeps them.
+        (
+            "nobody truncates setuid lower",
+            sh_as(true, &format!(": > {f} && stat -c %A {f}", f = p("suid"))),
+        ),
+        (
+            "root truncates setuid lower",
+            sh_as(
+                false,
+                &format!(": > {f} && stat -c %A {f}", f = p("suid_root")),
+            ),
+        ),
+        (
+            "copy-up keeps setuid",
+            sh_as(
+                false,
+                &format!("echo x >> {f} && stat -c %A {f}", f = p("suid_up")),
+            ),
+        ),
+        (
+            "nobody truncates setuid upper",
+            sh_as(
+                true,
+                &format!(": > {f} && stat -c %A {f}", f = p("suid_up")),
+            ),
+        ),
+        // The kernel must see the cleared bit at once: a program written
+        // into a setuid file by nobody runs as nobody.
+        (
+            "nobody rewrites a setuid program",
+            sh_as(
+                true,
+                &format!("cat /usr/bin/id > {f} && {f} -u", f = p("suid_exec")),
+            ),
+        ),
+        (
+            "setgid without group exec stays",
+            sh_as(
+                true,
+                &format!(": > {f} && stat -c %A {f}", f = p("sgid_noexec")),
+            ),
+        ),
     ];
     steps.into_iter().map(|(n, r)| (n.to_string(), r)).collect()
 }
 
 #[test]
-fn acls_match_kernel_overlayfs() {
+fn other_users_match_kernel_overlayfs() {
     require_root();
     let tmp = tempfile::tempdir().unwrap();
     // uid 65534 must reach the mount points.
@@ -808,7 +851,15 @@ fn acls_match_kernel_overlayfs() {
         for d in [&lower, &upper, &work, &mnt] {
             fs::create_dir_all(d).unwrap();
         }
-        for (f, mode) in [("granted", 0o600), ("private", 0o640)] {
+        for (f, mode) in [
+            ("granted", 0o600),
+            ("private", 0o640),
+            ("suid", 0o6777),
+            ("suid_root", 0o4755),
+            ("suid_up", 0o4777),
+            ("sgid_noexec", 0o2666),
+            ("suid_exec", 0o4777),
+        ] {
             write(&lower.join(f), format!("{f}\n").as_bytes());
             fs::set_permissions(lower.join(f), fs::Permissions::from_mode(mode)).unwrap();
         }
@@ -822,7 +873,7 @@ fn acls_match_kernel_overlayfs() {
                 .arg(lower.join(f)));
         }
         let _m = if strata {
-            Mount::strata(&[&lower], Some((&upper, &work)), &mnt, "allow_other")
+            Mount::strata(&[&lower], Some((&upper, &work)), &mnt, "allow_other,suid")
         } else {
             Mount::kernel(&[&lower], Some((&upper, &work)), &mnt)
         };
@@ -847,4 +898,42 @@ fn acls_match_kernel_overlayfs() {
         "ACL results differ:\n{}",
         diffs.join("\n")
     );
+}
+
+/// Opening a lower file with O_TRUNC copies none of its data up (the
+/// kernel's copy-up skips it too): on an upper with less room than the
+/// file, the open still succeeds and leaves an empty file.
+#[test]
+fn truncating_open_copies_no_data() {
+    require_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let lower = tmp.path().join("lower");
+    write(&lower.join("big"), &vec![7u8; 8 << 20]);
+    for fs in ["kernel", "strata"] {
+        let base = tmp.path().join(fs);
+        let room = base.join("room");
+        fs::create_dir_all(&room).unwrap();
+        run(std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(&room));
+        let _room = Mount {
+            path: room.clone(),
+            kind: "tmpfs",
+        };
+        let (upper, work, mnt) = (room.join("upper"), room.join("work"), base.join("mnt"));
+        for d in [&upper, &work, &mnt] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let _m = match fs {
+            "kernel" => Mount::kernel(&[&lower], Some((&upper, &work)), &mnt),
+            _ => Mount::strata(&[&lower], Some((&upper, &work)), &mnt, ""),
+        };
+        let r = OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(mnt.join("big"))
+            .and_then(|mut f| f.write_all(b"small"));
+        assert!(r.is_ok(), "{fs}: truncating open of a lower file: {r:?}");
+        assert_eq!(fs::read(mnt.join("big")).unwrap(), b"small", "{fs}");
+    }
 }
