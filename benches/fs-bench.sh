@@ -108,6 +108,7 @@ w_write() { t dd if=/dev/zero of="$MNT/out" bs=1M count="$MIB" conv=fsync; }
 w_write4k() { t dd if=/dev/zero of="$MNT/out4k" bs=4k count=$((MIB * 64)); }
 w_randread() { t fio --name=r --filename="$MNT/big" --rw=randread --bs=4k --size="${MIB}M" --io_size=$((MIB / 4))M --ioengine=psync --direct=0 --readonly; }
 w_copyup() { drop; t sh -c "printf x >> '$MNT/copyup'"; }
+w_overwrite() { drop; t sh -c "echo x > '$MNT/big'"; }   # O_TRUNC of a 1 GiB lower file (after the reads)
 w_create() { t sh -c "mkdir '$MNT/small' && cd '$MNT/small' && seq 1 $SMALL | xargs touch"; }
 w_stat() { t sh -c "cd '$MNT/small' && find . -type f -exec stat -c %s {} + >/dev/null"; }
 w_readdir() { t sh -c "ls -f '$MNT/small' | wc -l"; }
@@ -116,7 +117,7 @@ w_find_cold() { drop; t sh -c "find '$MNT/tree' -exec stat -c %i {} + >/dev/null
 w_find_warm() { t sh -c "find '$MNT/tree' -exec stat -c %i {} + >/dev/null"; }
 w_untar() { t tar -C "$MNT" -xf "$WORK/untar.tar"; }
 
-WORKLOADS="read_cold read_warm write write4k randread copyup create stat readdir unlink find_cold find_warm untar"
+WORKLOADS="read_cold read_warm write write4k randread copyup overwrite create stat readdir unlink find_cold find_warm untar"
 FSES="kernel fovl1 strata"
 [ -n "$FOVL2_BIN" ] && FSES="kernel fovl1 fovl2 strata"
 declare -A R
