@@ -102,14 +102,16 @@ fn walk_privately(union: unionfs::UnionConfig, tx: SyncSender<Vec<u8>>) -> Resul
 
 /// Gives this thread its own mount namespace, receiving the host's mount
 /// events but sending none. Without the privilege for it (rootless), the
-/// union is mounted where the caller's other mounts are, as before.
+/// union is mounted where the caller's other mounts are.
 fn private_mounts() -> Result<()> {
     use nix::mount::{mount, MsFlags};
     match nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS) {
         Ok(()) => {
+            // If / cannot be made a slave (an LSM may refuse), the union is
+            // still mounted, seen from outside as before.
             let none: Option<&str> = None;
-            mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_SLAVE, none)
-                .map_err(|e| Error::sys("make / a slave mount", e))
+            let _ = mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_SLAVE, none);
+            Ok(())
         }
         Err(nix::errno::Errno::EPERM) => Ok(()),
         Err(e) => Err(Error::sys("unshare mount namespace", e)),

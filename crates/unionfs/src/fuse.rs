@@ -327,10 +327,10 @@ impl Filesystem for UnionFs {
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let r = self.node(ino.0).and_then(|n| {
-            let o = self.open_node(&n, flags.0)?;
-            if flags.0 & libc::O_TRUNC != 0 {
-                self.truncated_by(&n, req.pid())?;
+            if flags.0 & libc::O_TRUNC != 0 && n.state.lock().kind == FileType::RegularFile {
+                self.before_truncation(&n, req.pid())?;
             }
+            let o = self.open_node(&n, flags.0)?;
             Ok((n, o))
         });
         match r {

@@ -75,23 +75,25 @@ impl UnionFs {
         self.copy_up(parent)?;
         let ppath = self.path_of(parent.ino)?;
         let path = sys::join(&ppath, name);
+        let parent_at = upper.at(&ppath)?;
+        // With FUSE_DONT_MASK the umask is ours to apply, except under a
+        // default ACL, which the upper filesystem applies instead (as any
+        // filesystem with POSIX ACLs does). Otherwise the kernel applied it.
+        let umask =
+            if self.posix_acl && caller.umask != 0 && parent_at.get_xattr(ACL_DEFAULT)?.is_none() {
+                caller.umask
+            } else {
+                0
+            };
+        let mode = mode & !(umask & 0o777);
         let over_lower = self.lower_has(parent, &path)?;
         if over_lower {
             // Whiteouts only ever stand over lower names.
             upper.clear_whiteout(&path)?;
         }
         let at = upper.at(&path)?;
-        let parent_at = upper.at(&ppath)?;
         let parent_st = parent_at.lstat()?;
         let mut fd = None;
-        // Under a default ACL the upper filesystem applies the ACL instead
-        // of the umask, as on any filesystem with POSIX ACLs.
-        let umask = if caller.umask != 0 && parent_at.get_xattr(ACL_DEFAULT)?.is_none() {
-            caller.umask
-        } else {
-            0
-        };
-        let mode = mode & !(umask & 0o777);
         let perm = mode & 0o7777;
         let dir_bits = if parent_st.st_mode & libc::S_ISGID != 0 {
             libc::S_ISGID
@@ -171,9 +173,11 @@ impl UnionFs {
             if (Some(uid), g) != (Some(self.own_ids.0), Some(self.own_ids.1)) {
                 at.chown(Some(uid), g)?;
             }
-            // chown clears setuid/setgid; put back what was asked for.
-            if mode & (libc::S_ISUID | libc::S_ISGID) != 0 && mode & libc::S_IFMT != libc::S_IFLNK {
-                at.chmod(mode & 0o7777)?;
+            // chown clears setuid/setgid; put back those bits only (the
+            // rest may have been narrowed by a default ACL at creation).
+            let setid = mode & (libc::S_ISUID | libc::S_ISGID);
+            if setid != 0 && mode & libc::S_IFMT != libc::S_IFLNK {
+                at.chmod((at.lstat()?.st_mode & 0o1777) | setid)?;
             }
         } else if self.owners.use_override && mode & libc::S_IFMT != libc::S_IFLNK {
             let o = Override {
@@ -478,16 +482,10 @@ impl UnionFs {
     /// Opens a node's data; writers copy it up first.
     pub(crate) fn open_node(&self, node: &Arc<Node>, flags: i32) -> io::Result<(OwnedFd, bool)> {
         let write = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
-        let (upper, kind) = {
-            let s = node.state.lock();
-            (s.upper, s.kind)
-        };
-        if write && !upper {
-            if flags & libc::O_TRUNC != 0 && kind == FileType::RegularFile {
-                self.copy_up_truncated(node)?;
-            } else {
-                self.copy_up_unlocked(node)?;
-            }
+        // (A truncating open has been copied up without data already: see
+        // `before_truncation`.)
+        if write && !node.state.lock().upper {
+            self.copy_up_unlocked(node)?;
         }
         let flags = flags
             & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_APPEND | libc::O_DIRECT);
@@ -506,21 +504,26 @@ impl UnionFs {
         }
     }
 
-    /// An open with `O_TRUNC` by process `pid` emptied `node`. As truncate
-    /// does on any filesystem (`setattr_should_drop_suidgid`), that clears
-    /// setuid, and setgid when the file is group-executable or the process
-    /// is not in its group, unless the process has CAP_FSETID. With
-    /// `FUSE_ATOMIC_O_TRUNC` the kernel leaves this to us, so we do it and
-    /// tell the kernel the mode changed (it would otherwise keep showing,
-    /// and exec-ing, the old one).
-    pub(crate) fn truncated_by(&self, node: &Arc<Node>, pid: u32) -> io::Result<()> {
+    /// Before an open with `O_TRUNC` by process `pid` empties regular file
+    /// `node`: copies it up without its data and clears what truncation
+    /// clears on any filesystem (`setattr_should_drop_suidgid`): setuid,
+    /// and setgid when the file is group-executable or the process is not
+    /// in its group, unless the process holds CAP_FSETID over the file.
+    /// With `FUSE_ATOMIC_O_TRUNC` the kernel leaves this to us; it is done
+    /// first so a failure leaves the bits cleared rather than the data gone
+    /// with them kept, and the kernel is told the mode changed (it would
+    /// otherwise keep showing, and exec-ing, the old one).
+    pub(crate) fn before_truncation(&self, node: &Arc<Node>, pid: u32) -> io::Result<()> {
+        if !node.state.lock().upper {
+            self.copy_up_truncated(node)?;
+        }
         let attr = self.node_attr(node, None)?;
         let mode = u32::from(attr.perm);
         if mode & (libc::S_ISUID | libc::S_ISGID) == 0 {
             return Ok(());
         }
         let who = Opener::of(pid);
-        if who.cap_fsetid {
+        if who.cap_fsetid_over(attr.uid, attr.gid) {
             return Ok(());
         }
         let mut kill = mode & libc::S_ISUID;
@@ -654,21 +657,30 @@ impl UnionFs {
 const CAP_FSETID: u32 = 4;
 
 /// What decides whether a truncation clears setuid/setgid, read from
-/// `/proc/PID/status` (unreadable counts as unprivileged and in no group:
-/// the bits are cleared, the safe way round).
+/// `/proc/PID/status` and the process's id maps (unreadable counts as
+/// unprivileged and in no group: the bits are cleared, the safe way round).
 struct Opener {
     cap_fsetid: bool,
     fsgid: Option<u32>,
     groups: Vec<u32>,
+    uid_map: Vec<[u32; 3]>,
+    gid_map: Vec<[u32; 3]>,
 }
 
 impl Opener {
     fn of(pid: u32) -> Opener {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let read =
+            |f: &str| std::fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap_or_default();
+        let status = read("status");
         let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name));
         let ids = |v: &str| -> Vec<u32> {
             v.split_whitespace()
                 .filter_map(|n| n.parse().ok())
+                .collect()
+        };
+        let map = |text: String| -> Vec<[u32; 3]> {
+            text.lines()
+                .filter_map(|l| ids(l).try_into().ok())
                 .collect()
         };
         Opener {
@@ -678,7 +690,20 @@ impl Opener {
             // Real, effective, saved, filesystem.
             fsgid: field("Gid:").and_then(|v| ids(v).get(3).copied()),
             groups: field("Groups:").map(ids).unwrap_or_default(),
+            uid_map: map(read("uid_map")),
+            gid_map: map(read("gid_map")),
         }
+    }
+
+    /// `capable_wrt_inode_uidgid`: the capability in the process's own user
+    /// namespace counts only for files whose owner and group that namespace
+    /// maps (a container's root has it for its own files, not the host's).
+    fn cap_fsetid_over(&self, uid: u32, gid: u32) -> bool {
+        let mapped = |map: &[[u32; 3]], id: u32| {
+            map.iter()
+                .any(|&[_, outside, len]| id >= outside && u64::from(id - outside) < u64::from(len))
+        };
+        self.cap_fsetid && mapped(&self.uid_map, uid) && mapped(&self.gid_map, gid)
     }
 
     fn in_group(&self, gid: u32) -> bool {

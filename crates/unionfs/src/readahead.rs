@@ -140,6 +140,10 @@ fn work(stack: &LowerStack, shared: &Shared) {
         // Errors are the reader's to meet when it gets there.
         if let Ok(idx) = stack.dir(&path) {
             for name in &idx.order {
+                // Unmount does not wait for a whole directory.
+                if shared.queue.lock().unwrap().closed {
+                    return;
+                }
                 let hit = &idx.entries[name];
                 let _ = stack.layers[hit.layer].stat(&sys::join(&path, name));
             }

@@ -823,6 +823,27 @@ fn exercise_acls(m: &Path) -> Vec<(String, String)> {
                 &format!("cat /usr/bin/id > {f} && {f} -u", f = p("suid_exec")),
             ),
         ),
+        // A user namespace's root holds CAP_FSETID only over files whose
+        // owner and group that namespace maps.
+        (
+            "userns root truncates a host setuid file",
+            sh_as(
+                true,
+                &format!("unshare -Ur sh -c ': > {f}' && stat -c %A {f}", f = p("suid_userns")),
+            ),
+        ),
+        // Asked-for setuid comes back after the ownership change, the
+        // default ACL's narrowing stays.
+        (
+            "setuid create under a default acl",
+            sh_as(
+                true,
+                &format!(
+                    "perl -MFcntl -e 'sysopen(F, $ARGV[0], O_CREAT|O_WRONLY, 04777) or die $!' {f} && stat -c %A {f}",
+                    f = p("narrow/f")
+                ),
+            ),
+        ),
         (
             "setgid without group exec stays",
             sh_as(
@@ -859,14 +880,18 @@ fn other_users_match_kernel_overlayfs() {
             ("suid_up", 0o4777),
             ("sgid_noexec", 0o2666),
             ("suid_exec", 0o4777),
+            ("suid_userns", 0o4777),
         ] {
             write(&lower.join(f), format!("{f}\n").as_bytes());
             fs::set_permissions(lower.join(f), fs::Permissions::from_mode(mode)).unwrap();
         }
         fs::create_dir(lower.join("inherit")).unwrap();
+        fs::create_dir(lower.join("narrow")).unwrap();
+        fs::set_permissions(lower.join("narrow"), fs::Permissions::from_mode(0o777)).unwrap();
         for (args, f) in [
             (&["-m", "u:65534:r"][..], "granted"),
             (&["-d", "-m", "g::rwx,u:65534:rx"][..], "inherit"),
+            (&["-d", "-m", "o::---"][..], "narrow"),
         ] {
             run(std::process::Command::new("setfacl")
                 .args(args)
@@ -895,7 +920,7 @@ fn other_users_match_kernel_overlayfs() {
         .collect();
     assert!(
         diffs.is_empty(),
-        "ACL results differ:\n{}",
+        "results for other users differ:\n{}",
         diffs.join("\n")
     );
 }
