@@ -526,7 +526,7 @@ impl Filesystem for UnionFs {
 
     fn setxattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         name: &OsStr,
         value: &[u8],
@@ -545,7 +545,11 @@ impl Filesystem for UnionFs {
             let path = self.path_of(n.ino)?;
             self.upper()?
                 .at(&path)?
-                .set_xattr(name.as_bytes(), value, flags)
+                .set_xattr(name.as_bytes(), value, flags)?;
+            if self.posix_acl && name.as_bytes() == b"system.posix_acl_access" {
+                self.access_acl_set_by(&n, req.pid())?;
+            }
+            Ok(())
         });
         empty_reply(reply, r);
     }

@@ -511,8 +511,7 @@ impl UnionFs {
     /// in its group, unless the process holds CAP_FSETID over the file.
     /// With `FUSE_ATOMIC_O_TRUNC` the kernel leaves this to us; it is done
     /// first so a failure leaves the bits cleared rather than the data gone
-    /// with them kept, and the kernel is told the mode changed (it would
-    /// otherwise keep showing, and exec-ing, the old one).
+    /// with them kept.
     pub(crate) fn before_truncation(&self, node: &Arc<Node>, pid: u32) -> io::Result<()> {
         if !node.state.lock().upper {
             self.copy_up_truncated(node)?;
@@ -530,6 +529,31 @@ impl UnionFs {
         if mode & libc::S_ISGID != 0 && (mode & libc::S_IXGRP != 0 || !who.in_group(attr.gid)) {
             kill |= libc::S_ISGID;
         }
+        self.clear_set_id(node, mode, kill)
+    }
+
+    /// Setting an access ACL by process `pid` clears setgid unless the
+    /// process is in the file's group or holds CAP_FSETID over it
+    /// (`posix_acl_update_mode`). The upper filesystem applies that rule
+    /// with our credentials, which always qualify, and the kernel's
+    /// `FUSE_SETXATTR_ACL_KILL_SGID` needs an extension fuser 0.18 does
+    /// not negotiate, so it is applied here.
+    pub(crate) fn access_acl_set_by(&self, node: &Arc<Node>, pid: u32) -> io::Result<()> {
+        let attr = self.node_attr(node, None)?;
+        let mode = u32::from(attr.perm);
+        if mode & libc::S_ISGID == 0 {
+            return Ok(());
+        }
+        let who = Opener::of(pid);
+        if who.in_group(attr.gid) || who.cap_fsetid_over(attr.uid, attr.gid) {
+            return Ok(());
+        }
+        self.clear_set_id(node, mode, libc::S_ISGID)
+    }
+
+    /// Clears the `kill` bits of `mode` and tells the kernel, which caches
+    /// the mode and would otherwise keep showing, and exec-ing, the old one.
+    fn clear_set_id(&self, node: &Arc<Node>, mode: u32, kill: u32) -> io::Result<()> {
         if kill == 0 {
             return Ok(());
         }

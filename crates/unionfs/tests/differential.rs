@@ -844,6 +844,15 @@ fn exercise_acls(m: &Path) -> Vec<(String, String)> {
                 ),
             ),
         ),
+        // Setting an ACL on a setgid file in a group its owner is not in
+        // clears setgid.
+        (
+            "owner outside the group sets an acl",
+            sh_as(
+                true,
+                &format!("setfacl -m u:65534:rwx {f} && stat -c %A {f}", f = p("sgid_owned")),
+            ),
+        ),
         (
             "setgid without group exec stays",
             sh_as(
@@ -885,6 +894,9 @@ fn other_users_match_kernel_overlayfs() {
             write(&lower.join(f), format!("{f}\n").as_bytes());
             fs::set_permissions(lower.join(f), fs::Permissions::from_mode(mode)).unwrap();
         }
+        write(&lower.join("sgid_owned"), b"x");
+        std::os::unix::fs::chown(lower.join("sgid_owned"), Some(65534), Some(0)).unwrap();
+        fs::set_permissions(lower.join("sgid_owned"), fs::Permissions::from_mode(0o2775)).unwrap();
         fs::create_dir(lower.join("inherit")).unwrap();
         fs::create_dir(lower.join("narrow")).unwrap();
         fs::set_permissions(lower.join("narrow"), fs::Permissions::from_mode(0o777)).unwrap();
