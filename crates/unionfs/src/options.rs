@@ -55,7 +55,7 @@ pub const USAGE: &str = "usage: strata-fs [-f] [-d] [-o OPTS] [SOURCE] MOUNTPOIN
   -o lowerdir=DIR[:DIR...]   read-only layers, topmost first (\\: escapes a colon)
   -o upperdir=DIR,workdir=DIR  writable layer and its scratch dir (same filesystem)
   -o squash_to_root|squash_to_uid=N|squash_to_gid=N|uidmapping=C:H:L|gidmapping=C:H:L
-  -o timeout=SECS,threaded=0|1,fsync=0|1,volatile,noxattrs=1,static_nlink,xattr_permissions=N
+  -o timeout=SECS,threaded=0|1,fsync=0|1,volatile,noxattrs=1,noacl,static_nlink,xattr_permissions=N
   -o allow_other,allow_root,ro,rw,dev,nodev,suid,nosuid,exec,noexec,atime,noatime,max_write=N
   -f  stay in the foreground     -d, --debug  log every request";
 
@@ -286,6 +286,12 @@ mod tests {
         assert_eq!(o.mountpoint, PathBuf::from("/mnt"));
         assert!(!o.fsync);
         assert!(o.warnings.is_empty());
+    }
+
+    #[test]
+    fn noacl_turns_kernel_acls_off() {
+        assert!(!parse(&["-o", "lowerdir=/a", "/m"]).noacl);
+        assert!(parse(&["-o", "lowerdir=/a,noacl", "/m"]).noacl);
     }
 
     #[test]

@@ -79,6 +79,34 @@ fn read_only_union_refuses_writes() {
     assert_eq!(e.raw_os_error(), Some(libc::EROFS));
 }
 
+/// `noacl` (a fuse-overlayfs option) leaves ACLs as plain xattrs: the
+/// kernel then checks the mode bits alone. By default an ACL's grant holds.
+#[test]
+fn noacl_leaves_acls_unenforced() {
+    require_root();
+    let t = tempfile::tempdir().unwrap();
+    let b = t.path();
+    fs::set_permissions(b, fs::Permissions::from_mode(0o755)).unwrap();
+    write(&b.join("l/granted"), b"data");
+    fs::set_permissions(b.join("l/granted"), fs::Permissions::from_mode(0o600)).unwrap();
+    run(Command::new("setfacl")
+        .args(["-m", "u:65534:r"])
+        .arg(b.join("l/granted")));
+    for (opts, readable) in [("allow_other", true), ("allow_other,noacl", false)] {
+        dirs(b, &["m"]);
+        let _m = Mount::strata(&[&b.join("l")], None, &b.join("m"), opts);
+        let read = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
+            .arg(b.join("m/granted"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert_eq!(read, readable, "-o {opts}");
+    }
+}
+
 /// `mount -t fuse.strata-fs SOURCE DIR -o lowerdir=…` goes through
 /// mount.fuse3, which calls `strata-fs SOURCE DIR -o rw,lowerdir=…,dev,suid`.
 #[test]
