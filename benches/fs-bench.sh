@@ -58,7 +58,7 @@ if [ ! -f "$L/.done-$SCALE" ]; then
   rm -rf "$WORK/tarsrc"
   touch "$L/.done-$SCALE"
 fi
-chmod 0666 "$L/l3/copyup"   # so an unprivileged writer (ROOTLESS=1) may copy it up
+chmod 0666 "$L/l3/copyup" "$L/l3/big"   # so an unprivileged writer (ROOTLESS=1) may write them
 
 # ROOTLESS=1: the FUSE daemons and every workload run as this user.
 AS=()
