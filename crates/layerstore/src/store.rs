@@ -125,26 +125,21 @@ impl Store {
         blob: impl Read,
         expect: &LayerExpect,
     ) -> Result<Arc<LayerIndex>> {
-        if let Some(d) = &expect.diff_id {
-            if self.db.has_layer(d)? {
-                let l = Arc::new(self.layer(d)?);
-                let lower: Vec<&LayerIndex> = pending
-                    .layers
-                    .iter()
-                    .rev()
-                    .map(|(l, _)| l.as_ref())
-                    .collect();
-                validate_on(label, &l, &lower)?;
-                pending.layers.push((l.clone(), false));
-                return Ok(l);
-            }
-        }
+        // The layers below this one, topmost first.
         let lower: Vec<&LayerIndex> = pending
             .layers
             .iter()
             .rev()
             .map(|(l, _)| l.as_ref())
             .collect();
+        if let Some(d) = &expect.diff_id {
+            if self.db.has_layer(d)? {
+                let l = Arc::new(self.layer(d)?);
+                validate_on(label, &l, &lower)?;
+                pending.layers.push((l.clone(), false));
+                return Ok(l);
+            }
+        }
         let bad_stream = |e: std::io::Error| Error::BadTar {
             layer: label.to_string(),
             reason: one_line(e),

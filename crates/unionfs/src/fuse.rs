@@ -119,7 +119,7 @@ impl Filesystem for UnionFs {
         );
         let _ = config.add_capabilities(InitFlags::FUSE_EXPORT_SUPPORT);
         // Opens see O_TRUNC, so a lower file about to be emptied is copied
-        // up without its data (see `open_node`).
+        // up without its data (see `before_truncation`).
         let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
         // A symlink's target never changes in place (a new target is a new
         // inode), so the kernel may keep what readlink returned.

@@ -30,9 +30,8 @@ pub enum NewKind<'a> {
 pub struct Caller {
     pub uid: u32,
     pub gid: u32,
-    /// For creations: the caller's umask (the kernel leaves it to us when
-    /// it enforces ACLs, `FUSE_DONT_MASK`; otherwise it is already applied
-    /// to the mode, and applying it again changes nothing).
+    /// For creations: the caller's umask, ours to apply when the kernel
+    /// enforces ACLs (`FUSE_DONT_MASK`); otherwise the kernel applied it.
     pub umask: u32,
 }
 
