@@ -8,11 +8,15 @@ pub const OVERFLOW_ID: u32 = 65534;
 
 pub const OVERRIDE_XATTR: &[u8] = b"user.containers.override_stat";
 
-/// One `ctr:host:len` range.
+/// One `disk:shown:len` range of an `-o uidmapping=`/`gidmapping=` value.
+/// The direction is fuse-overlayfs's: containers/storage passes
+/// `CONTAINER:HOST:SIZE`, the image's files carry container ids on disk and
+/// the mount shows them as the host ids the container's user namespace maps
+/// back, so `uidmapping=0:1000:1` shows a file owned by 0 on disk as 1000.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IdRange {
-    pub ctr: u32,
-    pub host: u32,
+    pub disk: u32,
+    pub shown: u32,
     pub len: u32,
 }
 
@@ -21,8 +25,9 @@ pub struct IdRange {
 pub struct IdMap(pub Vec<IdRange>);
 
 impl IdMap {
-    /// Parses `ctr:host:len[:ctr:host:len...]` (fuse-overlayfs also accepts `,`
-    /// between triples inside one option value; the caller splits options first).
+    /// Parses `disk:shown:len[:disk:shown:len...]` (fuse-overlayfs also
+    /// accepts `,` between triples inside one option value; the caller
+    /// splits options first).
     pub fn parse(s: &str) -> Result<Self, String> {
         let nums: Result<Vec<u32>, _> = s
             .split([':', ','])
@@ -32,42 +37,43 @@ impl IdMap {
         let nums = nums.map_err(|_| format!("invalid id mapping {s:?}"))?;
         if nums.is_empty() || nums.len() % 3 != 0 {
             return Err(format!(
-                "invalid id mapping {s:?}: expected ctr:host:len triples"
+                "invalid id mapping {s:?}: expected disk:shown:len triples"
             ));
         }
         Ok(IdMap(
             nums.chunks(3)
                 .map(|c| IdRange {
-                    ctr: c[0],
-                    host: c[1],
+                    disk: c[0],
+                    shown: c[1],
                     len: c[2],
                 })
                 .collect(),
         ))
     }
 
-    /// Host id (on disk) to the id shown in the mount.
-    pub fn to_ctr(&self, host: u32) -> u32 {
+    /// The id on disk as the mount shows it; ids outside every range show
+    /// as the overflow id.
+    pub fn to_shown(&self, disk: u32) -> u32 {
         if self.0.is_empty() {
-            return host;
-        }
-        for r in &self.0 {
-            if host >= r.host && host - r.host < r.len {
-                return r.ctr + (host - r.host);
-            }
-        }
-        OVERFLOW_ID
-    }
-
-    /// Id asked for through the mount to the id written on disk.
-    pub fn to_host(&self, ctr: u32) -> Option<u32> {
-        if self.0.is_empty() {
-            return Some(ctr);
+            return disk;
         }
         self.0
             .iter()
-            .find(|r| ctr >= r.ctr && ctr - r.ctr < r.len)
-            .map(|r| r.host + (ctr - r.ctr))
+            .find(|r| disk >= r.disk && disk - r.disk < r.len)
+            .map_or(OVERFLOW_ID, |r| r.shown + (disk - r.disk))
+    }
+
+    /// An id given through the mount as written on disk; unmapped ids are
+    /// written as the overflow id, as fuse-overlayfs does (podman's runtime
+    /// creates `/etc/mtab` and the like as the host's root, outside the map).
+    pub fn to_disk(&self, shown: u32) -> u32 {
+        if self.0.is_empty() {
+            return shown;
+        }
+        self.0
+            .iter()
+            .find(|r| shown >= r.shown && shown - r.shown < r.len)
+            .map_or(OVERFLOW_ID, |r| r.disk + (shown - r.shown))
     }
 }
 
@@ -170,10 +176,10 @@ impl Ownership {
     pub fn show(&self, st: &mut libc::stat) {
         st.st_uid = self
             .squash_uid
-            .unwrap_or_else(|| self.uid_map.to_ctr(st.st_uid));
+            .unwrap_or_else(|| self.uid_map.to_shown(st.st_uid));
         st.st_gid = self
             .squash_gid
-            .unwrap_or_else(|| self.gid_map.to_ctr(st.st_gid));
+            .unwrap_or_else(|| self.gid_map.to_shown(st.st_gid));
     }
 }
 
@@ -183,13 +189,14 @@ mod tests {
 
     #[test]
     fn mapping_round_trips_and_overflows() {
+        // podman's shape: container ids on disk shown as host ids.
         let m = IdMap::parse("0:1000:1:1:100000:65536").unwrap();
-        assert_eq!(m.to_ctr(1000), 0);
-        assert_eq!(m.to_ctr(100004), 5);
-        assert_eq!(m.to_ctr(7), OVERFLOW_ID);
-        assert_eq!(m.to_host(0), Some(1000));
-        assert_eq!(m.to_host(5), Some(100004));
-        assert_eq!(m.to_host(70000), None);
+        assert_eq!(m.to_shown(0), 1000);
+        assert_eq!(m.to_shown(5), 100004);
+        assert_eq!(m.to_shown(70000), OVERFLOW_ID);
+        assert_eq!(m.to_disk(1000), 0);
+        assert_eq!(m.to_disk(100004), 5);
+        assert_eq!(m.to_disk(7), OVERFLOW_ID);
         assert!(IdMap::parse("0:1").is_err());
         assert!(IdMap::parse("a:b:c").is_err());
     }

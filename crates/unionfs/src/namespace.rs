@@ -161,16 +161,11 @@ impl UnionFs {
         } else {
             Some(caller.gid)
         };
-        let host_uid = self.owners.uid_map.to_host(caller.uid);
-        let host_gid = gid.and_then(|g| self.owners.gid_map.to_host(g));
+        let disk_uid = self.owners.uid_map.to_disk(caller.uid);
+        let disk_gid = gid.map(|g| self.owners.gid_map.to_disk(g));
         if self.privileged && !self.owners.use_override {
-            let uid = host_uid.ok_or_else(|| err(libc::EOVERFLOW))?;
-            let g = match gid {
-                Some(_) => Some(host_gid.ok_or_else(|| err(libc::EOVERFLOW))?),
-                None => None,
-            };
-            if (Some(uid), g) != (Some(self.own_ids.0), Some(self.own_ids.1)) {
-                at.chown(Some(uid), g)?;
+            if (disk_uid, disk_gid) != (self.own_ids.0, Some(self.own_ids.1)) {
+                at.chown(Some(disk_uid), disk_gid)?;
             }
             // chown clears setuid/setgid; put back those bits only (the
             // rest may have been narrowed by a default ACL at creation).
@@ -180,8 +175,8 @@ impl UnionFs {
             }
         } else if self.owners.use_override && mode & libc::S_IFMT != libc::S_IFLNK {
             let o = Override {
-                uid: host_uid.unwrap_or(caller.uid),
-                gid: host_gid.unwrap_or(parent_st.st_gid),
+                uid: disk_uid,
+                gid: disk_gid.unwrap_or(parent_st.st_gid),
                 mode: mode & 0o7777 | if is_dir { dir_bits } else { 0 },
                 kind: None,
             };
@@ -357,29 +352,29 @@ impl UnionFs {
                 return Ok(()); // two names of one file: nothing to do
             }
             let dst_dir = d.kind == FileType::Directory;
-            if !exchange {
-                if src_dir && !dst_dir {
-                    return Err(err(libc::ENOTDIR));
-                }
-                if !src_dir && dst_dir {
-                    return Err(err(libc::EISDIR));
-                }
-                if dst_dir && !self.merged_is_empty(d)? {
-                    return Err(err(libc::ENOTEMPTY));
-                }
+            if !exchange && src_dir != dst_dir {
+                return Err(err(if src_dir { libc::ENOTDIR } else { libc::EISDIR }));
             }
         }
-        // Directories with lower content cannot move without redirects.
-        if src_dir && src.lower_visible().is_some() {
+        // The kernel's order (vfs_rename, then ovl_rename): the type checks
+        // above, then EXDEV for directories with lower content (they cannot
+        // move without redirects), and only then whether the replaced
+        // directory is empty. `mv` and rsync pick their fallback by errno.
+        let moves_lower_dir =
+            |r: &Resolved| r.kind == FileType::Directory && r.lower_visible().is_some();
+        if moves_lower_dir(&src) || (exchange && dst.as_ref().is_some_and(moves_lower_dir)) {
             return Err(err(libc::EXDEV));
         }
-        let dst_node = match (&dst, exchange) {
-            (Some(d), true) => {
-                if d.kind == FileType::Directory && d.lower_visible().is_some() {
-                    return Err(err(libc::EXDEV));
-                }
-                Some(self.node(self.ino_of(d))?)
+        if let Some(d) = dst
+            .as_ref()
+            .filter(|d| !exchange && d.kind == FileType::Directory)
+        {
+            if !self.merged_is_empty(d)? {
+                return Err(err(libc::ENOTEMPTY));
             }
+        }
+        let dst_node = match (&dst, exchange) {
+            (Some(d), true) => Some(self.node(self.ino_of(d))?),
             _ => None,
         };
         let upper = self.upper()?;
@@ -586,12 +581,8 @@ impl UnionFs {
         };
         let at_or_stale = || at.as_ref().ok_or_else(|| err(libc::ESTALE));
         if uid.is_some() || gid.is_some() {
-            let to_host = |map: &crate::ids::IdMap, id: Option<u32>| match id {
-                Some(i) => map.to_host(i).map(Some).ok_or_else(|| err(libc::EINVAL)),
-                None => Ok(None),
-            };
-            let hu = to_host(&self.owners.uid_map, uid)?;
-            let hg = to_host(&self.owners.gid_map, gid)?;
+            let hu = uid.map(|u| self.owners.uid_map.to_disk(u));
+            let hg = gid.map(|g| self.owners.gid_map.to_disk(g));
             if self.owners.use_override {
                 self.update_override(at_or_stale()?, |o| {
                     if let Some(u) = hu {

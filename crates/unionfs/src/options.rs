@@ -54,7 +54,7 @@ pub enum Command {
 pub const USAGE: &str = "usage: strata-fs [-f] [-d] [-o OPTS] [SOURCE] MOUNTPOINT [-o OPTS]
   -o lowerdir=DIR[:DIR...]   read-only layers, topmost first (\\: escapes a colon)
   -o upperdir=DIR,workdir=DIR  writable layer and its scratch dir (same filesystem)
-  -o squash_to_root|squash_to_uid=N|squash_to_gid=N|uidmapping=C:H:L|gidmapping=C:H:L
+  -o squash_to_root|squash_to_uid=N|squash_to_gid=N|uidmapping=D:S:L|gidmapping=D:S:L
   -o timeout=SECS,threaded=0|1,fsync=0|1,volatile,noxattrs=1,noacl,static_nlink,xattr_permissions=N
   -o allow_other,allow_root,ro,rw,dev,nodev,suid,nosuid,exec,noexec,atime,noatime,max_write=N
   -f  stay in the foreground     -d, --debug  log every request";
@@ -197,14 +197,28 @@ impl Options {
         Ok(())
     }
 
-    /// Parses the arguments after the program name.
+    /// Parses the arguments after the program name, with the defaults of
+    /// this process's effective uid.
     pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
+        Self::parse_as(args, nix::unistd::geteuid().is_root())
+    }
+
+    /// Parses with the defaults fuse-overlayfs puts before the caller's
+    /// options: as root `allow_other,suid` too, so a container's non-root
+    /// users can reach their own root filesystem and setuid programs work
+    /// (podman passes neither); `nosuid` or later options still override.
+    pub fn parse_as<I: IntoIterator<Item = String>>(
+        args: I,
+        euid_root: bool,
+    ) -> Result<Command, String> {
         let mut o = Options {
             fsync: true,
             passthrough: true,
             // As fuse-overlayfs: access times are not kept, so reading a
             // directory does not make the kernel ask for its attributes again.
             noatime: true,
+            allow_other: euid_root,
+            suid: euid_root,
             ..Default::default()
         };
         let mut positional = Vec::new();
@@ -265,7 +279,11 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Options {
-        match Options::parse(args.iter().map(|s| s.to_string())).unwrap() {
+        parse_as(args, false)
+    }
+
+    fn parse_as(args: &[&str], root: bool) -> Options {
+        match Options::parse_as(args.iter().map(|s| s.to_string()), root).unwrap() {
             Command::Mount(o) => *o,
             _ => panic!("not a mount"),
         }
@@ -286,6 +304,15 @@ mod tests {
         assert_eq!(o.mountpoint, PathBuf::from("/mnt"));
         assert!(!o.fsync);
         assert!(o.warnings.is_empty());
+    }
+
+    #[test]
+    fn root_defaults_are_fuse_overlayfs_ones() {
+        let root = parse_as(&["-o", "lowerdir=/a", "/m"], true);
+        assert!(root.allow_other && root.suid && root.noatime && !root.dev);
+        let user = parse_as(&["-o", "lowerdir=/a", "/m"], false);
+        assert!(!user.allow_other && !user.suid && user.noatime);
+        assert!(!parse_as(&["-o", "lowerdir=/a,nosuid", "/m"], true).suid);
     }
 
     #[test]
@@ -320,7 +347,7 @@ mod tests {
             "-ouidmapping=0:1000:1:1:100000:65536,squash_to_root,lowerdir=/a",
             "/m",
         ]);
-        assert_eq!(o.uid_map.to_ctr(1000), 0);
+        assert_eq!(o.uid_map.to_shown(0), 1000);
         assert_eq!(o.squash_to_uid, Some(0));
     }
 }

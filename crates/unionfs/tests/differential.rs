@@ -279,6 +279,16 @@ fn exercise(m: &Path) -> Vec<(String, String)> {
         "rename dir over file",
         show(fs::rename(p("newdir2"), p("top"))),
     );
+    // The kernel refuses to move a directory with lower content (EXDEV)
+    // before it looks at whether the replaced directory is empty.
+    rec(
+        "rename lower dir over non-empty upper dir",
+        show(fs::rename(p("merged"), p("newdir2"))),
+    );
+    rec(
+        "rename lower dir over non-empty lower dir",
+        show(fs::rename(p("opq"), p("merged"))),
+    );
     rec(
         "rename dir over non-empty",
         show(fs::rename(p("gonedir"), p("newdir2"))),

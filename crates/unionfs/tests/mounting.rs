@@ -79,6 +79,37 @@ fn read_only_union_refuses_writes() {
     assert_eq!(e.raw_os_error(), Some(libc::EROFS));
 }
 
+/// As root, a mount with no options gets fuse-overlayfs's defaults
+/// (`allow_other,suid`): a process that changed only its effective uid may
+/// read a world-readable file, and setuid bits are honoured.
+#[test]
+fn root_defaults_let_other_users_in() {
+    require_root();
+    let t = tempfile::tempdir().unwrap();
+    let b = t.path();
+    fs::set_permissions(b, fs::Permissions::from_mode(0o755)).unwrap();
+    write(&b.join("l/readable"), b"data");
+    dirs(b, &["m"]);
+    let _m = Mount::strata(&[&b.join("l")], None, &b.join("m"), "");
+    let mut cat = Command::new("cat");
+    cat.arg(b.join("m/readable"));
+    // SAFETY: seteuid is async-signal-safe; the child only execs afterwards.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cat, || {
+            if libc::seteuid(1) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    assert_eq!(run(&mut cat), "data", "euid 1 reads through a root mount");
+    let opts = run(Command::new("findmnt")
+        .args(["-no", "OPTIONS"])
+        .arg(b.join("m")));
+    assert!(!opts.contains("nosuid"), "mounted nosuid: {opts}");
+}
+
 /// `noacl` (a fuse-overlayfs option) leaves ACLs as plain xattrs: the
 /// kernel then checks the mode bits alone. By default an ACL's grant holds.
 #[test]
@@ -406,8 +437,10 @@ fn user_namespace_mount() {
     assert_eq!(st.uid(), 65534, "namespace root maps to the user outside");
 }
 
-/// uidmapping/gidmapping show host ids as container ids, unmapped as 65534;
-/// squash_to_root shows everything as root.
+/// uidmapping/gidmapping as fuse-overlayfs reads them (`DISK:SHOWN:LEN`,
+/// what containers/storage passes as CONTAINER:HOST:SIZE): on-disk ids
+/// show shifted, unmapped ones as 65534, and a mapped user's new files land
+/// on disk with the unshifted ids; squash_to_root shows everything as root.
 #[test]
 fn id_mappings_apply() {
     require_root();
@@ -415,9 +448,11 @@ fn id_mappings_apply() {
     let b = t.path();
     write(&b.join("l/mapped"), b"m");
     write(&b.join("l/unmapped"), b"u");
-    std::os::unix::fs::lchown(b.join("l/mapped"), Some(100_005), Some(100_006)).unwrap();
-    std::os::unix::fs::lchown(b.join("l/unmapped"), Some(7), Some(7)).unwrap();
-    dirs(b, &["m"]);
+    std::os::unix::fs::lchown(b.join("l/mapped"), Some(5), Some(6)).unwrap();
+    std::os::unix::fs::lchown(b.join("l/unmapped"), Some(70_000), Some(70_000)).unwrap();
+    dirs(b, &["m", "u", "w"]);
+    fs::set_permissions(b, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(b.join("u"), fs::Permissions::from_mode(0o777)).unwrap();
     let ids = |p: &str| {
         let m = fs::metadata(b.join("m").join(p)).unwrap();
         (m.uid(), m.gid())
@@ -425,13 +460,42 @@ fn id_mappings_apply() {
     {
         let _m = Mount::strata(
             &[&b.join("l")],
-            None,
+            Some((&b.join("u"), &b.join("w"))),
             &b.join("m"),
             "uidmapping=0:100000:65536,gidmapping=0:100000:65536",
         );
-        assert_eq!(ids("mapped"), (5, 6));
+        assert_eq!(ids("mapped"), (100_005, 100_006));
         assert_eq!(ids("unmapped"), (65534, 65534));
+        // fuse-overlayfs, the reference for this option, agrees.
+        dirs(b, &["f"]);
+        run(Command::new("fuse-overlayfs")
+            .arg("-o")
+            .arg(format!(
+                "lowerdir={},uidmapping=0:100000:65536,gidmapping=0:100000:65536",
+                b.join("l").display()
+            ))
+            .arg(b.join("f")));
+        let fovl = |p: &str| {
+            fs::metadata(b.join("f").join(p))
+                .map(|m| (m.uid(), m.gid()))
+                .ok()
+        };
+        let seen = (fovl("mapped"), fovl("unmapped"));
+        unmount(&b.join("f"));
+        assert_eq!(seen, (Some((100_005, 100_006)), Some((65534, 65534))));
+        assert_eq!(ids(""), (100_000, 100_000), "the root dir is disk 0");
+        run(Command::new("setpriv")
+            .args([
+                "--reuid=100007",
+                "--regid=100008",
+                "--clear-groups",
+                "touch",
+            ])
+            .arg(b.join("m/made")));
+        assert_eq!(ids("made"), (100_007, 100_008));
     }
+    let on_disk = fs::metadata(b.join("u/made")).unwrap();
+    assert_eq!((on_disk.uid(), on_disk.gid()), (7, 8));
     let _m = Mount::strata(&[&b.join("l")], None, &b.join("m"), "squash_to_root");
     assert_eq!(ids("mapped"), (0, 0));
     assert_eq!(ids("unmapped"), (0, 0));
@@ -446,7 +510,7 @@ fn podman_runs_a_container_on_strata_fs() {
     let rootfs = b.join("rootfs");
     fs::create_dir_all(rootfs.join("bin")).unwrap();
     fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is installed");
-    for c in ["sh", "cat", "ls", "echo", "rm"] {
+    for c in ["sh", "cat", "ls", "echo", "rm", "id"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(c)).unwrap();
     }
     write(&rootfs.join("etc/motd"), b"from the image\n");
@@ -464,7 +528,7 @@ fn podman_runs_a_container_on_strata_fs() {
         "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
     )
     .unwrap();
-    let podman = |args: &[&str]| {
+    let podman_with = |program: &Path, args: &[&str]| {
         let mut c = Command::new("podman");
         c.env("CONTAINERS_CONF", &conf)
             .arg("--root")
@@ -478,10 +542,12 @@ fn podman_runs_a_container_on_strata_fs() {
                 "overlay",
                 "--storage-opt",
             ])
-            .arg(format!("overlay.mount_program={}", strata_fs().display()))
+            .arg(format!("overlay.mount_program={}", program.display()))
             .args(args);
         run(&mut c)
     };
+    let strata = strata_fs();
+    let podman = |args: &[&str]| podman_with(&strata, args);
     podman(&[
         "import",
         b.join("rootfs.tar").to_str().unwrap(),
@@ -501,6 +567,45 @@ fn podman_runs_a_container_on_strata_fs() {
         out,
         "from the image\nwritten\nhostname\nhosts\nmtab\nnew\nfuse\n"
     );
+    // A non-root container user reaches its own root filesystem (podman
+    // passes no allow_other: strata-fs must add it as fuse-overlayfs does).
+    let out = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--user",
+        "1000:1000",
+        "localhost/strata-test",
+        "sh",
+        "-c",
+        "id -u; cat /etc/motd",
+    ]);
+    assert_eq!(out, "1000\nfrom the image\n");
+    // Id shifting: for a `--uidmap` container podman passes the mount
+    // program `uidmapping=:0:100000:65536`; the tree it then shows must be
+    // the one fuse-overlayfs shows for the same container.
+    let owners_with = |program: &Path| {
+        let args = ["--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"];
+        podman_with(
+            program,
+            &[
+                &["create", "--name", "shifted"],
+                &args[..],
+                &["localhost/strata-test", "sh"],
+            ]
+            .concat(),
+        );
+        let merged = podman_with(program, &["mount", "shifted"]);
+        let owners = run(Command::new("ls")
+            .args(["-lnR", "--time-style=+", "."])
+            .current_dir(merged.trim()));
+        podman_with(program, &["umount", "shifted"]);
+        podman_with(program, &["rm", "shifted"]);
+        owners
+    };
+    let fuse_overlayfs = Path::new("/usr/bin/fuse-overlayfs");
+    assert_eq!(owners_with(&strata), owners_with(fuse_overlayfs));
     let _ = Command::new("podman")
         .env("CONTAINERS_CONF", &conf)
         .arg("--root")
