@@ -11,7 +11,7 @@ use std::os::fd::AsFd;
 
 use fuser::FileType;
 
-use crate::ids::{Override, OVERRIDE_XATTR};
+use crate::ids::{Override, OVERRIDE_XATTR, OVERRIDE_XATTRS};
 use crate::inode::{Key, Node, ROOT_INO};
 use crate::lowerindex::split;
 use crate::sys::{self, At};
@@ -215,7 +215,7 @@ impl UnionFs {
             let Some(v) = lower.get_xattr(path, &name)? else {
                 continue;
             };
-            has_override |= name == OVERRIDE_XATTR;
+            has_override |= OVERRIDE_XATTRS.contains(&name.as_slice());
             match tmp.set_xattr(&name, &v, 0) {
                 Ok(()) => {}
                 // trusted.* / security.* may be refused without privilege.

@@ -18,7 +18,6 @@ use fuser::{
 };
 
 use crate::handles::FileHandle;
-use crate::ids::OVERRIDE_XATTR;
 use crate::namespace::{Caller, NewKind};
 use crate::sys;
 use crate::union::{err, UnionFs};
@@ -104,7 +103,7 @@ impl UnionFs {
     }
 
     fn xattr_hidden(&self, name: &[u8]) -> bool {
-        whiteout::is_private_xattr(name) || (self.owners.use_override && name == OVERRIDE_XATTR)
+        whiteout::is_hidden_xattr(name)
     }
 }
 

@@ -6,7 +6,29 @@
 /// The id the kernel shows for ids outside every mapping.
 pub const OVERFLOW_ID: u32 = 65534;
 
+/// Where strata-fs writes ownership overrides.
 pub const OVERRIDE_XATTR: &[u8] = b"user.containers.override_stat";
+
+/// Where overrides are read from, first found wins: ours (also today's
+/// fuse-overlayfs's), then older fuse-overlayfs's unprivileged and
+/// `xattr_permissions=1` names.
+pub const OVERRIDE_XATTRS: [&[u8]; 3] = [
+    OVERRIDE_XATTR,
+    b"user.fuseoverlayfs.override_stat",
+    b"security.fuseoverlayfs.override_stat",
+];
+
+/// The override a file carries under any of [`OVERRIDE_XATTRS`].
+pub fn read_override(
+    get: impl Fn(&[u8]) -> std::io::Result<Option<Vec<u8>>>,
+) -> std::io::Result<Option<Override>> {
+    for name in OVERRIDE_XATTRS {
+        if let Some(v) = get(name)? {
+            return Ok(Override::parse(&v));
+        }
+    }
+    Ok(None)
+}
 
 /// One `disk:shown:len` range of an `-o uidmapping=`/`gidmapping=` value.
 /// The direction is fuse-overlayfs's: containers/storage passes

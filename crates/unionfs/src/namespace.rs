@@ -648,15 +648,12 @@ impl UnionFs {
     /// Read-modify-write of the override xattr of an upper entry.
     fn update_override(&self, at: &At<'_>, f: impl FnOnce(&mut Override)) -> io::Result<()> {
         let st = at.lstat()?;
-        let mut o = at
-            .get_xattr(OVERRIDE_XATTR)?
-            .and_then(|v| Override::parse(&v))
-            .unwrap_or(Override {
-                uid: st.st_uid,
-                gid: st.st_gid,
-                mode: st.st_mode & 0o7777,
-                kind: None,
-            });
+        let mut o = crate::ids::read_override(|name| at.get_xattr(name))?.unwrap_or(Override {
+            uid: st.st_uid,
+            gid: st.st_gid,
+            mode: st.st_mode & 0o7777,
+            kind: None,
+        });
         f(&mut o);
         at.set_xattr(OVERRIDE_XATTR, o.format(st.st_mode).as_bytes(), 0)
     }

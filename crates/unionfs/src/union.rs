@@ -12,7 +12,7 @@ use fuser::{FileAttr, FileType, INodeNo};
 use parking_lot::RwLock;
 
 use crate::handles::{DirEntry, FileHandle};
-use crate::ids::{Override, Ownership, OVERRIDE_XATTR};
+use crate::ids::{Override, Ownership};
 use crate::inode::{InodeTable, Key, Node, NodeState};
 use crate::lower::{kind_of_mode, Lower};
 use crate::lowerindex::{LowerHit, LowerStack};
@@ -354,8 +354,8 @@ impl UnionFs {
         if !self.owners.use_override {
             return Ok(None);
         }
-        let v = self.get_raw_xattr(node, OVERRIDE_XATTR)?;
-        Ok(v.and_then(|v| Override::parse(&v)))
+        let source = self.source(node)?;
+        crate::ids::read_override(|name| source.get_xattr(name))
     }
 
     /// Attributes as the mount shows them.

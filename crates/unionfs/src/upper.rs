@@ -91,7 +91,7 @@ impl Upper {
             Ok(st) if whiteout::is_whiteout_stat(&st) => Ok(UpperEntry::Whiteout),
             Ok(st) => Ok(UpperEntry::Present(st)),
             Err(e) if sys::is_enoent(&e) => {
-                if hides_lower && !self.form.device_whiteouts {
+                if hides_lower {
                     match self.at(&Self::wh_path(path))?.lstat() {
                         Ok(_) => return Ok(UpperEntry::Whiteout),
                         Err(e) if sys::is_enoent(&e) => {}
@@ -108,9 +108,6 @@ impl Upper {
         let at = self.at(path)?;
         if whiteout::has_opaque_xattr(&at)? {
             return Ok(true);
-        }
-        if self.form.device_whiteouts {
-            return Ok(false);
         }
         let marker = sys::join(path, whiteout::OPAQUE_MARKER);
         match self.at(&marker)?.lstat() {
@@ -139,14 +136,11 @@ impl Upper {
             Err(e) if sys::is_enoent(&e) => {}
             Err(e) => return Err(e),
         }
-        if !self.form.device_whiteouts {
-            match self.at(&Self::wh_path(path))?.unlink(false) {
-                Ok(()) => {}
-                Err(e) if sys::is_enoent(&e) => {}
-                Err(e) => return Err(e),
-            }
+        match self.at(&Self::wh_path(path))?.unlink(false) {
+            Ok(()) => Ok(()),
+            Err(e) if sys::is_enoent(&e) => Ok(()),
+            Err(e) => Err(e),
         }
-        Ok(())
     }
 
     /// Names in the upper directory `dir`, split into real entries and whiteouts.
@@ -157,14 +151,12 @@ impl Upper {
         let mut real = Vec::new();
         let mut whiteouts = Vec::new();
         for d in sys::read_dir_fd(fd)? {
-            if !self.form.device_whiteouts {
-                if d.name == whiteout::OPAQUE_MARKER {
-                    continue;
-                }
-                if let Some(t) = whiteout::whiteout_target(&d.name) {
-                    whiteouts.push(t.to_vec());
-                    continue;
-                }
+            if d.name == whiteout::OPAQUE_MARKER {
+                continue;
+            }
+            if let Some(t) = whiteout::whiteout_target(&d.name) {
+                whiteouts.push(t.to_vec());
+                continue;
             }
             if d.dtype == libc::DT_CHR || d.dtype == libc::DT_UNKNOWN {
                 let st = self.at(&sys::join(dir, &d.name))?.lstat()?;

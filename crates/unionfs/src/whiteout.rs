@@ -1,11 +1,13 @@
 //! The whiteout and opaque-directory rules, in one place.
 //!
-//! Reading, both forms are honoured in every layer:
+//! Reading, both forms are honoured in every layer, the upper one included
+//! (a mount program switched from fuse-overlayfs finds its uppers):
 //! - kernel overlayfs form: a whiteout is a character device 0/0; an opaque
 //!   directory carries `trusted.overlay.opaque=y` (or `user.overlay.opaque=y`
 //!   when the layer was written without privilege, overlayfs `userxattr`);
 //! - OCI / AUFS form: a whiteout is a file named `.wh.NAME`; an opaque
-//!   directory contains `.wh..wh..opq`.
+//!   directory contains `.wh..wh..opq`;
+//! - fuse-overlayfs's rootless opaque mark, `user.fuseoverlayfs.opaque=y`.
 //!
 //! Writing, the upper layer gets the kernel form where the kernel lets us make
 //! it (so a kernel overlayfs mount of the same upper sees the same tree), and
@@ -14,12 +16,16 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
+use crate::ids::OVERRIDE_XATTRS;
 use crate::sys::At;
 
 pub const WH_PREFIX: &[u8] = b".wh.";
 pub const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 pub const OPAQUE_XATTR_TRUSTED: &[u8] = b"trusted.overlay.opaque";
 pub const OPAQUE_XATTR_USER: &[u8] = b"user.overlay.opaque";
+/// fuse-overlayfs marks opaque directories this way where it cannot set
+/// `trusted.overlay.opaque` (rootless).
+pub const OPAQUE_XATTR_FUSE_OVERLAYFS: &[u8] = b"user.fuseoverlayfs.opaque";
 
 /// True for a character device 0/0, the kernel's whiteout.
 pub fn is_whiteout_stat(st: &libc::stat) -> bool {
@@ -34,14 +40,37 @@ pub fn whiteout_target(name: &[u8]) -> Option<&[u8]> {
     name.strip_prefix(WH_PREFIX).filter(|n| !n.is_empty())
 }
 
-/// Names that are overlay bookkeeping: never shown through the union.
+/// Prefixes of overlay bookkeeping xattrs: the kernel's (`trusted.` as root,
+/// `user.` with `userxattr`) and fuse-overlayfs's (`user.fuseoverlayfs.opaque`
+/// and the like). Never shown through the union, never copied up.
+const PRIVATE_PREFIXES: [&[u8]; 4] = [
+    b"trusted.overlay.",
+    b"user.overlay.",
+    b"user.fuseoverlayfs.",
+    b"security.fuseoverlayfs.",
+];
+
+/// Overlay bookkeeping (the ownership overrides aside: they travel with
+/// the file on copy-up).
 pub fn is_private_xattr(name: &[u8]) -> bool {
-    name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.")
+    PRIVATE_PREFIXES.iter().any(|p| name.starts_with(p)) && !OVERRIDE_XATTRS.contains(&name)
 }
 
-/// Whether the directory at `at` is opaque by xattr (either namespace).
+/// What readers never see, as with fuse-overlayfs: the bookkeeping and every
+/// ownership override (`user.containers.override_*` included).
+pub fn is_hidden_xattr(name: &[u8]) -> bool {
+    PRIVATE_PREFIXES.iter().any(|p| name.starts_with(p))
+        || name.starts_with(b"user.containers.override_")
+}
+
+/// Whether the directory at `at` is opaque by xattr: the kernel's (either
+/// namespace) or fuse-overlayfs's own.
 pub fn has_opaque_xattr(at: &At<'_>) -> io::Result<bool> {
-    for name in [OPAQUE_XATTR_TRUSTED, OPAQUE_XATTR_USER] {
+    for name in [
+        OPAQUE_XATTR_TRUSTED,
+        OPAQUE_XATTR_USER,
+        OPAQUE_XATTR_FUSE_OVERLAYFS,
+    ] {
         if let Some(v) = at.get_xattr(name)? {
             if v == b"y" {
                 return Ok(true);
