@@ -10,6 +10,9 @@
 #   REPS=5 benches/fs-bench.sh     # repetitions (default 3); the median is reported
 #   ROOTLESS=1 benches/fs-bench.sh # FUSE daemons and workloads as uid 65534 (fusermount3,
 #                                  # no passthrough); kernel overlayfs still mounted by root
+#   BASELINE=BIN benches/fs-bench.sh  # also an earlier strata-fs build (column "before"),
+#                                  # to show a change made no workload slower
+#   FSES="kernel strata" ...       # only these filesystems
 #
 # Each repetition mounts every filesystem afresh (in turn, so drift on a
 # shared VM hits them alike) and runs every workload once.
@@ -88,6 +91,7 @@ mount_fs() { # name
     fovl1) "${AS[@]}" "$FOVL1" -o "$o" "$MNT" ;;
     fovl2) "${AS[@]}" "$FOVL2_BIN" -o "$o" "$MNT" ;;
     strata) "${AS[@]}" "$STRATA" -o "$o" "$MNT" ;;
+    before) "${AS[@]}" "$BASELINE" -o "$o" "$MNT" ;;
   esac
 }
 # Mount table, not mountpoint(1): root may not stat another user's FUSE mount.
@@ -118,8 +122,11 @@ w_find_warm() { t sh -c "find '$MNT/tree' -exec stat -c %i {} + >/dev/null"; }
 w_untar() { t tar -C "$MNT" -xf "$WORK/untar.tar"; }
 
 WORKLOADS="read_cold read_warm write write4k randread copyup overwrite create stat readdir unlink find_cold find_warm untar"
-FSES="kernel fovl1 strata"
-[ -n "$FOVL2_BIN" ] && FSES="kernel fovl1 fovl2 strata"
+if [ -z "${FSES:-}" ]; then
+  FSES="kernel fovl1 strata"
+  [ -n "$FOVL2_BIN" ] && FSES="kernel fovl1 fovl2 strata"
+fi
+[ -n "${BASELINE:-}" ] && FSES="$FSES before"
 declare -A R
 for rep in $(seq 1 "$REPS"); do
   for fs in $FSES; do

@@ -12,3 +12,8 @@ if [ -n "$missing" ]; then
   apt-get install -y -qq $missing >/dev/null
 fi
 command -v cargo >/dev/null || { echo "setup: cargo (Rust stable) is required" >&2; exit 1; }
+# fuse-overlayfs 2.0 (the Rust rewrite, only on crates.io): the tests check
+# that strata-fs reads the uppers it writes, as they do for Debian's 1.10.
+if [ ! -x target/peers/bin/fuse-overlayfs ]; then
+  cargo install -q --locked --root target/peers fuse-overlayfs --version 2.0.0
+fi
