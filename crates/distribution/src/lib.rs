@@ -1,0 +1,6 @@
+//! The OCI distribution protocol for strata: a registry client (`pull`,
+//! `push`, `login`) and a registry server (`strata serve`), both over the
+//! same store. Module map in README.md.
+
+pub mod manifest;
+pub mod names;
