@@ -72,10 +72,17 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("strata: {e}");
+            report(e);
             std::process::exit(1);
         }
     }
+}
+
+/// Prints a failure as one `strata: ` line. Messages can quote archive
+/// member names, tar header bytes and arguments, so the line is escaped
+/// whatever produced it.
+fn report(e: impl std::fmt::Display) {
+    eprintln!("strata: {}", layerstore::escape::Escaped(e.to_string()));
 }
 
 #[cfg(test)]

@@ -391,7 +391,7 @@ pub fn run(root: Option<PathBuf>, cmd: ContainerCommand) -> anyhow::Result<i32> 
             let code = e
                 .downcast_ref::<runner::Error>()
                 .map_or(125, runner::Error::exit_code);
-            eprintln!("strata: {e:#}");
+            crate::report(format_args!("{e:#}"));
             Ok(code)
         }
     }
@@ -647,7 +647,7 @@ fn each(
         match f(c) {
             Ok(s) => println!("{s}"),
             Err(e) => {
-                eprintln!("strata: {e}");
+                crate::report(e);
                 code = 1;
             }
         }

@@ -1,7 +1,11 @@
-//! The store's one error type. Every variant renders as a single line naming
-//! what failed, where, and why, because the CLI prints it verbatim.
+//! The store's one error type. Every message is one line naming what
+//! failed, where, and why, with untrusted text escaped (see [`Display`]),
+//! because the CLI and the runner print it verbatim.
 
+use std::fmt;
 use std::path::PathBuf;
+
+use crate::escape::{escape, Escaped};
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -9,58 +13,104 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{context}: {}", one_line(source))]
     Io {
         context: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("metadata database: {0}")]
     Db(#[from] rusqlite::Error),
-    #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch {
         what: String,
         expected: String,
         actual: String,
     },
-    #[error("{what}: size mismatch: expected {expected} bytes, got {actual}")]
     SizeMismatch {
         what: String,
         expected: u64,
         actual: u64,
     },
-    #[error("invalid digest {0:?}: expected sha256:<64 hex digits>")]
     InvalidDigest(String),
-    #[error("invalid reference format {0:?}: {1}")]
     InvalidReference(String, &'static str),
-    #[error("no such image: {0}")]
     ImageNotFound(String),
-    #[error("image reference {0:?} is ambiguous: it matches several image IDs")]
     AmbiguousImage(String),
-    #[error("layer {layer}: tar entry {path:?}: {reason}")]
+    /// `path` is the entry's name as [`escape`]d bytes.
     BadEntry {
         layer: String,
         path: String,
         reason: String,
     },
-    #[error("layer {layer}: invalid tar stream: {reason}")]
-    BadTar { layer: String, reason: String },
-    #[error("archive {archive}: {reason}")]
-    BadArchive { archive: String, reason: String },
-    #[error("archive {archive}: missing {member}")]
-    MissingMember { archive: String, member: String },
-    #[error("unsupported media type {0:?}")]
+    BadTar {
+        layer: String,
+        reason: String,
+    },
+    BadArchive {
+        archive: String,
+        reason: String,
+    },
+    MissingMember {
+        archive: String,
+        member: String,
+    },
     UnknownMediaType(String),
-    #[error("{path}: {reason}")]
-    BadJson { path: String, reason: String },
-    #[error("invalid --change {0:?}: {1}")]
+    BadJson {
+        path: String,
+        reason: String,
+    },
     BadChange(String, String),
-    #[error("store at {0} is corrupt: {1}")]
     Corrupt(PathBuf, String),
-    #[error("{0}: not a regular file")]
     NotAFile(PathBuf),
-    #[error("{0}")]
     Conflict(String),
+}
+
+/// The message is built whole and then escaped, so no field — an archive's
+/// member names, a layer label, a parser's message quoting header bytes —
+/// can break the line or reach the terminal as control characters.
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let msg = match self {
+            Error::Io { context, source } => format!("{context}: {}", one_line(source)),
+            Error::Db(e) => format!("metadata database: {e}"),
+            Error::DigestMismatch {
+                what,
+                expected,
+                actual,
+            } => format!("{what}: digest mismatch: expected {expected}, got {actual}"),
+            Error::SizeMismatch {
+                what,
+                expected,
+                actual,
+            } => format!("{what}: size mismatch: expected {expected} bytes, got {actual}"),
+            Error::InvalidDigest(d) => {
+                format!("invalid digest {d:?}: expected sha256:<64 hex digits>")
+            }
+            Error::InvalidReference(r, why) => format!("invalid reference format {r:?}: {why}"),
+            Error::ImageNotFound(name) => format!("no such image: {name}"),
+            Error::AmbiguousImage(name) => {
+                format!("image reference {name:?} is ambiguous: it matches several image IDs")
+            }
+            Error::BadEntry {
+                layer,
+                path,
+                reason,
+            } => format!("layer {layer}: tar entry \"{path}\": {reason}"),
+            Error::BadTar { layer, reason } => {
+                format!("layer {layer}: invalid tar stream: {reason}")
+            }
+            Error::BadArchive { archive, reason } => format!("archive {archive}: {reason}"),
+            Error::MissingMember { archive, member } => {
+                format!("archive {archive}: missing {member}")
+            }
+            Error::UnknownMediaType(mt) => format!("unsupported media type {mt:?}"),
+            Error::BadJson { path, reason } => format!("{path}: {reason}"),
+            Error::BadChange(change, why) => format!("invalid --change {change:?}: {why}"),
+            Error::Corrupt(path, why) => {
+                format!("store at {} is corrupt: {why}", path.display())
+            }
+            Error::NotAFile(path) => format!("{}: not a regular file", path.display()),
+            Error::Conflict(msg) => msg.clone(),
+        };
+        write!(f, "{}", Escaped(msg))
+    }
 }
 
 impl Error {
@@ -84,14 +134,17 @@ impl<T> IoContext<T> for std::io::Result<T> {
     }
 }
 
+/// Longest parser message kept in an error, in characters once escaped.
+const MAX_PARSER_MESSAGE: usize = 200;
+
 /// Renders an error from a parser as one short line: tar and JSON errors
-/// can quote the offending bytes, newlines included.
-pub(crate) fn one_line(e: impl std::fmt::Display) -> String {
-    let s = e.to_string();
-    let first = s.lines().next().unwrap_or("");
-    let mut out: String = first.chars().take(200).collect();
-    if out.len() < s.len() {
-        out.push('…');
+/// can quote the offending bytes, line breaks and escape sequences included.
+pub(crate) fn one_line(e: impl fmt::Display) -> String {
+    let s = escape(e.to_string());
+    if s.chars().count() <= MAX_PARSER_MESSAGE {
+        return s;
     }
+    let mut out: String = s.chars().take(MAX_PARSER_MESSAGE).collect();
+    out.push('…');
     out
 }

@@ -5,13 +5,16 @@ use std::io::{IsTerminal, Read};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::escape::escape;
+
 /// A byte-count bar for one layer.
 pub(crate) struct Progress {
     bar: ProgressBar,
 }
 
 impl Progress {
-    /// A bar labelled `msg`, of `total` bytes when known.
+    /// A bar labelled `msg` (escaped: it names archive members), of `total`
+    /// bytes when known.
     pub(crate) fn bytes(msg: String, total: Option<u64>) -> Progress {
         if !std::io::stderr().is_terminal() {
             return Progress {
@@ -32,7 +35,7 @@ impl Progress {
             ),
         };
         Progress {
-            bar: bar.with_message(msg),
+            bar: bar.with_message(escape(msg)),
         }
     }
 

@@ -14,6 +14,9 @@
 //! any entry beneath a non-directory placed by this layer or a lower one
 //! (writing through a symlink), a hard link to a path that does not exist
 //! in this or a lower layer, and a path that appears twice in one layer.
+//! What Go's archive/tar would read differently from the tar crate is
+//! refused as well: malformed PAX records (see [`crate::pax`]), a size on
+//! an entry that carries no data, a NUL in a name.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -25,9 +28,11 @@ use tar::EntryType;
 
 use crate::digest::BackgroundHasher;
 use crate::error::{one_line, Error, Result};
+use crate::escape::{escape, Escaped};
 use crate::index::{Entry, Kind, LayerIndex};
 use crate::layout::Layout;
 use crate::objects::Staged;
+use crate::pax;
 
 /// Bound on the non-data bytes of one entry (headers plus extension
 /// records) and on the trailer: tar headers are never this large in real
@@ -115,11 +120,32 @@ pub(crate) fn import_tar(
         let name = te.path_bytes().into_owned();
         let bad = |reason: &str| Error::BadEntry {
             layer: label.to_string(),
-            path: String::from_utf8_lossy(&name).into_owned(),
+            path: escape(&name),
             reason: reason.to_string(),
         };
+        let entry_type = te.header().entry_type();
+        if entry_type == EntryType::XGlobalHeader {
+            // Global PAX headers describe the archive, not a path, and
+            // neither Go nor the tar crate applies them to later entries;
+            // Go still refuses malformed ones. Their bytes stay in the
+            // recorder and join the next entry's raw.
+            if local_pax(&shared.borrow().raw).map_err(bad_tar)?.is_some() {
+                // Go drops such a local header; the tar crate applies its
+                // `size` to the global one.
+                return Err(bad("a local PAX header describes a global one"));
+            }
+            let mut data = Vec::new();
+            te.read_to_end(&mut data).map_err(bad_tar)?;
+            pax::parse(&data).map_err(|r| bad(&r))?;
+            continue;
+        }
+        let raw = std::mem::take(&mut shared.borrow_mut().raw);
+        let pax = match local_pax(&raw).map_err(bad_tar)? {
+            Some(data) => pax::parse(data).map_err(|r| bad(&r))?,
+            None => pax::Pax::default(),
+        };
         let hdr = te.header();
-        let kind = match hdr.entry_type() {
+        let kind = match entry_type {
             EntryType::Regular | EntryType::Continuous => Kind::File,
             EntryType::Directory => Kind::Dir,
             EntryType::Symlink => Kind::Symlink,
@@ -127,9 +153,6 @@ pub(crate) fn import_tar(
             EntryType::Char => Kind::CharDevice,
             EntryType::Block => Kind::BlockDevice,
             EntryType::Fifo => Kind::Fifo,
-            // Global PAX headers describe the archive, not a path: their
-            // bytes stay in the recorder and join the next entry's raw.
-            EntryType::XGlobalHeader => continue,
             EntryType::GNUSparse => return Err(bad("GNU sparse files are not supported")),
             other => {
                 return Err(bad(&format!(
@@ -138,6 +161,18 @@ pub(crate) fn import_tar(
                 )))
             }
         };
+        // Go reads no data for these types whatever their size says, the
+        // tar crate reads `size` bytes: the two would see different entries.
+        if kind != Kind::File && te.size() != 0 {
+            return Err(bad(&format!(
+                "a {kind:?} entry carries no data, yet its size is {}",
+                te.size()
+            )));
+        }
+        // Go ends a GNU long name at its first NUL, the tar crate keeps it.
+        if name.contains(&0) {
+            return Err(bad("NUL byte in the name"));
+        }
         let path = normalise(&name).map_err(bad)?;
         if path.is_empty() && kind != Kind::Dir {
             return Err(bad("the layer root must be a directory"));
@@ -153,25 +188,30 @@ pub(crate) fn import_tar(
         e.mode = meta(hdr.mode().map(u64::from))? as u32 & 0o7777;
         e.uid = meta(hdr.uid())?;
         e.gid = meta(hdr.gid())?;
-        e.mtime = meta(hdr.mtime())?;
+        e.mtime = match pax.mtime {
+            Some(t) => t,
+            None => meta(hdr.mtime())?,
+        };
         if matches!(kind, Kind::CharDevice | Kind::BlockDevice) {
             e.rdev_major = meta(hdr.device_major().map(|m| m.unwrap_or(0) as u64))? as u32;
             e.rdev_minor = meta(hdr.device_minor().map(|m| m.unwrap_or(0) as u64))? as u32;
         }
         let size = te.size();
+        let link = te
+            .link_name_bytes()
+            .filter(|_| matches!(kind, Kind::Symlink | Kind::Hardlink));
+        if link.as_ref().is_some_and(|l| l.contains(&0)) {
+            return Err(bad("NUL byte in the link target"));
+        }
         match kind {
             Kind::Symlink => {
-                let target = te
-                    .link_name_bytes()
-                    .ok_or_else(|| bad("symlink without a target"))?;
+                let target = link.ok_or_else(|| bad("symlink without a target"))?;
                 e.set_link(target.into_owned());
             }
             Kind::Hardlink => {
-                let raw = te
-                    .link_name_bytes()
-                    .ok_or_else(|| bad("hard link without a target"))?;
-                let target =
-                    normalise(&raw).map_err(|_| bad("hard link target escapes the layer root"))?;
+                let given = link.ok_or_else(|| bad("hard link without a target"))?;
+                let target = normalise(&given)
+                    .map_err(|_| bad("hard link target escapes the layer root"))?;
                 let found = match by_path.get(&target) {
                     Some(&i) => Some(&entries[i]),
                     None => lower_lookup(lower, &target),
@@ -186,15 +226,10 @@ pub(crate) fn import_tar(
             }
             _ => {}
         }
-        if let Some(exts) = te.pax_extensions().map_err(|e| bad(&one_line(e)))? {
-            for ext in exts {
-                let ext = ext.map_err(|e| bad(&one_line(e)))?;
-                if let Some(k) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
-                    e.push_xattr(k.to_vec(), ext.value_bytes().to_vec());
-                }
-            }
+        for (k, v) in pax.xattrs {
+            e.push_xattr(k.to_vec(), v.to_vec());
         }
-        e.raw = std::mem::take(&mut shared.borrow_mut().raw);
+        e.raw = raw;
         if kind == Kind::File {
             shared.borrow_mut().recording = false;
             let d = staged.add(layout, &mut te, size);
@@ -223,6 +258,35 @@ pub(crate) fn import_tar(
     Ok(LayerIndex::new(s.hasher.finish(), s.total, entries, s.raw))
 }
 
+/// The data of the local PAX header (`x`) read for the entry whose header
+/// ends `raw` (the tar crate refuses two). `raw` is the recorded segment:
+/// the padding after the previous file's data (under one block, as no other
+/// entry carries data), then whole blocks of extension headers with their
+/// padded data, and last the entry's own header. The tar crate has read all
+/// of them, so their sizes parse and fit.
+fn local_pax(raw: &[u8]) -> io::Result<Option<&[u8]>> {
+    const BLOCK: usize = 512;
+    let mut at = raw.len() % BLOCK;
+    let mut local = None;
+    while at + BLOCK < raw.len() {
+        let h = tar::Header::from_byte_slice(&raw[at..at + BLOCK]);
+        let size = usize::try_from(h.entry_size()?).ok();
+        let data = size
+            .and_then(|n| raw.get(at + BLOCK..)?.get(..n))
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "an extension header is larger than the bytes read for it",
+                )
+            })?;
+        if h.entry_type() == EntryType::XHeader {
+            local = Some(data);
+        }
+        at += BLOCK + data.len().next_multiple_of(BLOCK);
+    }
+    Ok(local)
+}
+
 /// Refuses an entry whose parent is a non-directory in this layer (`own`),
 /// or, when this layer does not define the parent, in the topmost lower
 /// layer that does: creating it would write through a symlink or into a
@@ -239,8 +303,8 @@ fn check_parents<'a>(
         if let Some(p) = own(prefix).or_else(|| lower_lookup(lower, prefix)) {
             if p.kind != Kind::Dir {
                 return Err(format!(
-                    "parent {:?} is not a directory (writing through a {:?} is refused)",
-                    String::from_utf8_lossy(prefix),
+                    "parent \"{}\" is not a directory (writing through a {:?} is refused)",
+                    Escaped(prefix),
                     p.kind
                 ));
             }
@@ -259,7 +323,7 @@ pub(crate) fn validate_on(label: &str, index: &LayerIndex, lower: &[&LayerIndex]
         let path = e.path().as_os_str().as_bytes();
         let bad = |reason: String| Error::BadEntry {
             layer: label.to_string(),
-            path: String::from_utf8_lossy(path).into_owned(),
+            path: escape(path),
             reason,
         };
         check_parents(path, own, lower).map_err(bad)?;

@@ -7,11 +7,12 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::craft::{self, dir, file, hardlink, symlink};
+use common::craft::{self, dir, file, hardlink, pax, record, symlink};
 use common::{assert_clean_and_empty, count_files, store};
 use layerstore::archive;
 use layerstore::Digest;
 use serde_json::json;
+use tar::EntryType::{GNULongName, XGlobalHeader, XHeader};
 
 /// Loads `bytes` as an archive file, expecting an error containing `want`,
 /// and checks nothing was stored.
@@ -29,7 +30,10 @@ fn expect_refused_path(s: &mut layerstore::Store, path: &Path, want: &str) {
         msg.contains(want),
         "error {msg:?} does not mention {want:?}"
     );
-    assert!(!msg.contains('\n'), "error is not one line: {msg:?}");
+    assert!(
+        !msg.chars().any(char::is_control),
+        "error is not one printable line: {msg:?}"
+    );
     assert_clean_and_empty(s);
     for sub in ["objects", "layers", "blobs"] {
         assert_eq!(
@@ -310,4 +314,236 @@ fn stored_layer_reused_on_hostile_stack_is_refused() {
     assert!(err.contains("not a directory"), "{err}");
     assert_eq!(layerstore::images::list(&s).unwrap().len(), 1);
     assert!(layerstore::fsck::fsck(&s).unwrap().is_clean());
+}
+
+/// Extended headers Go's archive/tar refuses, or that the tar crate would
+/// read differently from it, refuse the layer: one line naming the layer
+/// and the entry, nothing stored.
+#[test]
+fn malformed_pax_records_are_refused() {
+    let rec = |k: &str, v: &str| record(k, v.as_bytes());
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            rec("size", "99999999999999999999999"),
+            "f\": PAX record \"size=99999999999999999999999\": not a decimal number",
+        ),
+        (
+            rec("size", "9223372036854775808"),
+            "f\": PAX record \"size=9223372036854775808\": not a decimal number",
+        ),
+        (rec("size", "-1"), "f\": PAX record \"size=-1\": not a decimal number"),
+        (rec("uid", "12ab"), "f\": PAX record \"uid=12ab\": not a decimal number"),
+        (
+            rec("gid", "99999999999999999999"),
+            "f\": PAX record \"gid=99999999999999999999\": not a decimal number",
+        ),
+        (rec("mtime", "1.2.3"), "f\": PAX record \"mtime=1.2.3\": not a time"),
+        (rec("mtime", "-5"), "f\": PAX record \"mtime=-5\": not a time"),
+        (rec("atime", "soon"), "f\": PAX record \"atime=soon\": not a time"),
+        (rec("ctime", "1e9"), "f\": PAX record \"ctime=1e9\": not a time"),
+        (
+            b"99 size=1\n".to_vec(),
+            "f\": malformed PAX record \"99 size=1\\n\": length 99 out of range",
+        ),
+        (
+            b"11 size=1\n".to_vec(),
+            "f\": malformed PAX record \"11 size=1\\n\": length 11 out of range",
+        ),
+        (
+            b"4 a=\n".to_vec(),
+            "f\": malformed PAX record \"4 a=\\n\": length 4 out of range",
+        ),
+        (
+            b"x size=1\n".to_vec(),
+            "f\": malformed PAX record \"x size=1\\n\": the length is not a decimal number",
+        ),
+        (
+            b"9 size=12\n".to_vec(),
+            "f\": malformed PAX record \"9 size=12\\n\": the record does not end with its only line break",
+        ),
+        // Well formed for Go, but the tar crate splits records at line
+        // breaks: it sees a `path` record (the entry's name here) that Go
+        // does not.
+        (
+            rec("comment", "x\n13 path=evil"),
+            "evil\": malformed PAX record \"26 comment=x\\n13 path=evil\\n\": the record does not end",
+        ),
+        (
+            [rec("uid", "1"), rec("uid", "2")].concat(),
+            "f\": PAX record \"uid=2\": key repeated in one header",
+        ),
+        (
+            rec("GNU.sparse.major", "1"),
+            "f\": PAX record \"GNU.sparse.major=1\": GNU sparse files are not supported",
+        ),
+        // Go keeps the ustar name "f"; the tar crate takes the empty one.
+        (rec("path", ""), "\": PAX record \"path=\": empty name"),
+        (
+            rec("path", "a\0b"),
+            "a\\x00b\": malformed PAX record \"12 path=a\\x00b\\n\": empty key or NUL byte",
+        ),
+    ];
+    for (records, want) in cases {
+        let layer = craft::tar(&[pax(XHeader, &records), file("f", b"data")]);
+        let (d, mut s) = store();
+        let path = d.path().join("in.tar");
+        fs::write(&path, craft::docker_archive(&[&layer], "pax:1")).unwrap();
+        let want = format!(
+            "layer l0/layer.tar in {}: tar entry \"{want}",
+            path.display()
+        );
+        expect_refused_path(&mut s, &path, &want);
+    }
+    // Malformed records in a global header are refused too, as Go does.
+    let layer = craft::tar(&[pax(XGlobalHeader, b"9 size=12\n"), file("f", b"data")]);
+    expect_refused(
+        &craft::docker_archive(&[&layer], "pax:2"),
+        "malformed PAX record",
+    );
+    // A local header before a global one: Go drops it, the tar crate
+    // applies its size to the global header.
+    let layer = craft::tar(&[
+        pax(XHeader, &record("size", b"0")),
+        pax(XGlobalHeader, &record("comment", b"c")),
+        file("f", b"data"),
+    ]);
+    expect_refused(
+        &craft::docker_archive(&[&layer], "pax:3"),
+        "a local PAX header describes a global one",
+    );
+}
+
+/// Entries that carry no data must say so: Go ignores the size of a
+/// symlink, directory or device, the tar crate would read past it, and
+/// what it skipped (here, a hidden header) Go would unpack.
+#[test]
+fn header_only_entries_with_a_size_are_refused() {
+    let hidden = craft::header(b"etc/passwd", tar::EntryType::Regular, 0, b"");
+    let ustar_size = craft::tar(&[
+        craft::Raw {
+            name: b"l",
+            kind: tar::EntryType::Symlink,
+            link: b"target",
+            data: &hidden,
+        },
+        file("after", b"x"),
+    ]);
+    let pax_size = [
+        &craft::header(b"PaxHeaders/d", XHeader, 12, b"")[..],
+        b"12 size=512\n",
+        &[0; 500],
+        &craft::header(b"d", tar::EntryType::Directory, 0, b""),
+        &hidden,
+        &craft::tar(&[file("after", b"x")]),
+    ]
+    .concat();
+    for layer in [ustar_size, pax_size] {
+        expect_refused(
+            &craft::docker_archive(&[&layer], "hidden:1"),
+            "carries no data, yet its size is 512",
+        );
+    }
+}
+
+/// Go ends a GNU long name at its first NUL; the tar crate keeps the rest.
+#[test]
+fn nul_in_long_names_is_refused() {
+    let layer = craft::tar(&[
+        craft::Raw {
+            name: b"././@LongLink",
+            kind: GNULongName,
+            link: b"",
+            data: b"innocent\0etc/passwd\0",
+        },
+        file("ignored", b"x"),
+    ]);
+    expect_refused(
+        &craft::docker_archive(&[&layer], "nul:1"),
+        "NUL byte in the name",
+    );
+}
+
+/// Names with line breaks and escape sequences, in a layer and in the
+/// archive's manifest, come out escaped on one line.
+#[test]
+fn hostile_names_are_escaped_in_errors() {
+    let layer = craft::tar(&[file("a\n\x1b[2J/../../x", b"data")]);
+    expect_refused(
+        &craft::docker_archive(&[&layer], "esc:1"),
+        "tar entry \"a\\n\\x1b[2J/../../x\"",
+    );
+    let not_a_tar: Vec<u8> = (0..4096u32).map(|i| (i * 7 + i / 13) as u8).collect();
+    let cfg = craft::config(&[&not_a_tar]);
+    let cfg_name = format!("{}.json", Digest::of(&cfg).hex());
+    let member = "la\nyer\x1b[31m\u{202e}.tar";
+    let manifest = json!([{ "Config": cfg_name, "RepoTags": ["x:1"], "Layers": [member] }]);
+    let a = craft::archive(&[
+        (cfg_name.clone(), cfg),
+        (member.into(), not_a_tar),
+        (
+            "manifest.json".into(),
+            serde_json::to_vec(&manifest).unwrap(),
+        ),
+    ]);
+    expect_refused(&a, "layer la\\nyer\\x1b[31m\\u{202e}.tar in ");
+}
+
+/// A layer using PAX as Go and GNU tar write it — long names and link
+/// targets, a uid past 32 bits, sub-second times, xattrs, a global header
+/// — loads with the PAX values and is saved back byte for byte.
+#[test]
+fn well_formed_pax_loads_and_saves_identically() {
+    let long = format!("{}/{}", "d".repeat(120), "f".repeat(140));
+    let target = "t".repeat(300);
+    let file_records = [
+        record("path", long.as_bytes()),
+        record("uid", b"5000000000"),
+        record("gid", b"70000"),
+        record("mtime", b"1700000000.123456789"),
+        record("atime", b"1700000001.5"),
+        record("ctime", b"1700000002"),
+        record("SCHILY.xattr.user.note", b"v=1"),
+    ]
+    .concat();
+    let link_records = [record("linkpath", target.as_bytes())].concat();
+    let layer = craft::tar(&[
+        pax(XGlobalHeader, &record("comment", b"made by hand")),
+        pax(XHeader, &file_records),
+        file("short-name", b"content"),
+        pax(XHeader, &link_records),
+        symlink("link", "short"),
+    ]);
+    let (d, mut s) = store();
+    let path = d.path().join("in.tar");
+    fs::write(&path, craft::docker_archive(&[&layer], "pax:ok")).unwrap();
+    archive::load(&mut s, &path).unwrap();
+    let v = layerstore::view::ImageView::open(&s, "pax:ok").unwrap();
+    let l = &v.layers()[0];
+    let f = l.lookup(Path::new(&long)).expect("PAX path applied");
+    assert_eq!(
+        (f.uid, f.gid, f.mtime),
+        (5_000_000_000, 70000, 1_700_000_000)
+    );
+    let xattrs: Vec<_> = f
+        .xattrs()
+        .map(|(k, v)| (k.to_owned(), v.to_vec()))
+        .collect();
+    assert_eq!(xattrs, vec![("user.note".into(), b"v=1".to_vec())]);
+    let link = l.lookup(Path::new("link")).unwrap();
+    assert_eq!(link.link_target(), Some(Path::new(&target)));
+    assert_eq!(link.mtime, 1_600_000_000, "ustar mtime kept without PAX");
+
+    let out = d.path().join("saved.tar");
+    let item = layerstore::archive::SaveItem {
+        id: layerstore::images::resolve(&s, "pax:ok").unwrap().id,
+        tags: vec!["pax:ok".into()],
+    };
+    archive::save(&s, &[item], archive::Format::DockerArchive, &out).unwrap();
+    let mut saved = tar::Archive::new(fs::File::open(&out).unwrap());
+    let same = saved.entries().unwrap().any(|e| {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut e.unwrap(), &mut bytes).unwrap();
+        bytes == layer
+    });
+    assert!(same, "the saved archive lacks the layer byte for byte");
 }

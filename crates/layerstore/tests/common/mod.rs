@@ -223,6 +223,27 @@ pub mod craft {
         }
     }
 
+    /// A PAX extended header entry (`XHeader` for the next entry,
+    /// `XGlobalHeader` for the archive) holding `records`.
+    pub fn pax(kind: tar::EntryType, records: &[u8]) -> Raw<'_> {
+        Raw {
+            name: b"PaxHeaders/0",
+            kind,
+            link: b"",
+            data: records,
+        }
+    }
+
+    /// One PAX record, `LEN KEY=VALUE\n`, LEN counting the whole record.
+    pub fn record(key: &str, value: &[u8]) -> Vec<u8> {
+        let body = [key.as_bytes(), b"=", value, b"\n"].concat();
+        let mut len = body.len() + 2;
+        while len.to_string().len() + 1 + body.len() != len {
+            len += 1;
+        }
+        [format!("{len} ").as_bytes(), &body].concat()
+    }
+
     pub fn header(name: &[u8], kind: tar::EntryType, size: u64, link: &[u8]) -> [u8; 512] {
         let mut h = tar::Header::new_ustar();
         h.set_mode(if kind == tar::EntryType::Directory {
