@@ -193,6 +193,8 @@ impl UnionFs {
         if !is_dir {
             s.lower = None;
         }
+        drop(s);
+        self.follow_copy_up(node.ino);
         Ok(())
     }
 

@@ -1,89 +1,141 @@
-//! Open files: handles, FUSE passthrough registration, directory snapshots.
+//! Open files: handles, their I/O mode (FUSE passthrough or not),
+//! directory snapshots.
 //!
-//! The kernel insists that every open of one inode in passthrough mode uses
-//! the same backing file, so the registration is shared per inode and lives
-//! as long as some handle holds it.
+//! The kernel insists that every open of one inode uses one I/O mode, and
+//! when passing through, one backing file (see [`IoMode`]); the backing
+//! file of an open inode cannot change. So a file still in a lower layer of
+//! a writable union is never passed through: a copy-up may come while it
+//! is open, and then its readers would keep reading the lower file and
+//! every other open of the copy would fail. Served by us, its handles move
+//! to the upper copy when it is made ([`UnionFs::follow_copy_up`]) and read
+//! what writers write, as through kernel overlayfs.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use fuser::{BackingId, FileHandle as Fh, FopenFlags, ReplyOpen};
 
-use crate::handles::{DirEntry, FileHandle};
+use crate::handles::{DirEntry, FileHandle, IoMode};
 use crate::union::UnionFs;
 
 impl UnionFs {
-    /// A shared passthrough registration for `ino` backed by `fd`, or `None`
-    /// when passthrough is off, refused by the kernel, or the inode is
-    /// already registered with another layer's file.
-    pub(crate) fn backing_for(
+    /// The I/O mode for an open of `ino` on `fd`: the one its open handles
+    /// share, else passthrough where the module doc allows it and the
+    /// kernel accepts the backing file, else served by us.
+    fn io_mode(
         &self,
         ino: u64,
         fd: &OwnedFd,
         upper: bool,
         open: impl FnOnce(BorrowedFd<'_>) -> io::Result<BackingId>,
-    ) -> Option<Arc<BackingId>> {
-        if !self.passthrough.load(Ordering::Relaxed) {
-            return None;
+    ) -> Arc<IoMode> {
+        let mut slot = self.io_modes.entry(ino).or_default();
+        if let Some(mode) = slot.upgrade() {
+            return mode;
         }
-        let mut slot = self.backings.entry(ino).or_insert((Weak::new(), upper));
-        if let Some(b) = slot.0.upgrade() {
-            return (slot.1 == upper).then_some(b);
-        }
-        match open(fd.as_fd()) {
-            Ok(b) => {
-                let b = Arc::new(b);
-                *slot = (Arc::downgrade(&b), upper);
-                Some(b)
-            }
-            Err(e) => {
+        let may_pass = self.passthrough.load(Ordering::Relaxed) && (upper || self.upper.is_none());
+        let mode = match may_pass.then(|| open(fd.as_fd())) {
+            Some(Ok(b)) => IoMode::Passthrough(b),
+            Some(Err(e)) => {
                 tracing::debug!("passthrough refused ({e}); serving reads and writes ourselves");
                 if e.raw_os_error() == Some(libc::EPERM) {
                     self.passthrough.store(false, Ordering::Relaxed);
                 }
-                None
+                IoMode::Daemon
             }
-        }
+            None => IoMode::Daemon,
+        };
+        let mode = Arc::new(mode);
+        *slot = Arc::downgrade(&mode);
+        mode
     }
 
     /// Registers an open fd as a handle. Returns the handle, the open
-    /// flags to reply with, and the passthrough registration when there is one.
+    /// flags to reply with, and the inode's I/O mode.
     pub(crate) fn register_open(
         &self,
         ino: u64,
         fd: OwnedFd,
         upper: bool,
         open_backing: impl FnOnce(BorrowedFd<'_>) -> io::Result<BackingId>,
-    ) -> (Fh, FopenFlags, Option<Arc<BackingId>>) {
+    ) -> (Fh, FopenFlags, Arc<IoMode>) {
         let fh = self.new_fh();
-        let backing = self.backing_for(ino, &fd, upper, open_backing);
-        // Lower data never changes under the mount, and upper data only
-        // through it, so the kernel's page cache stays valid across opens;
-        // close needs no round trip (we keep no state to flush).
-        let flags = if backing.is_some() {
-            FopenFlags::FOPEN_NOFLUSH
-        } else {
-            FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_NOFLUSH
+        let mode = self.io_mode(ino, &fd, upper, open_backing);
+        // Lower data never changes, and upper data only through the mount,
+        // so the kernel's page cache stays valid across opens, unless
+        // passthrough writes went past it; close needs no round trip (we
+        // keep no state to flush).
+        let keep_cache = !upper || !self.passthrough.load(Ordering::Relaxed);
+        let flags = match *mode {
+            IoMode::Daemon if keep_cache => {
+                FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_NOFLUSH
+            }
+            _ => FopenFlags::FOPEN_NOFLUSH,
         };
-        self.files.insert(
-            fh,
-            Arc::new(FileHandle {
-                ino,
-                fd,
-                upper,
-                backing: backing.clone(),
-            }),
-        );
-        (Fh(fh), flags, backing)
+        let handle = Arc::new(FileHandle::new(ino, fd, upper, mode.clone()));
+        self.files.insert(fh, handle.clone());
+        // A copy-up may have been installed since `fd` was opened; it
+        // moved the handles it found, and this one was not among them.
+        if !upper && self.node(ino).is_ok_and(|n| n.state.lock().upper) {
+            let _g = self.tree.read();
+            self.move_up(&handle);
+        }
+        (Fh(fh), flags, mode)
     }
 
     pub(crate) fn reply_opened(&self, reply: ReplyOpen, ino: u64, fd: OwnedFd, upper: bool) {
-        let (fh, flags, backing) = self.register_open(ino, fd, upper, |f| reply.open_backing(f));
-        match backing {
-            Some(b) => reply.opened_passthrough(fh, flags, &b),
-            None => reply.opened(fh, flags),
+        let (fh, flags, mode) = self.register_open(ino, fd, upper, |f| reply.open_backing(f));
+        match &*mode {
+            IoMode::Passthrough(b) => reply.opened_passthrough(fh, flags, b),
+            IoMode::Daemon => reply.opened(fh, flags),
+        }
+    }
+
+    /// Drops a closed handle, and its inode's I/O mode with the last one.
+    pub(crate) fn release_handle(&self, fh: u64) {
+        if let Some((_, h)) = self.files.remove(&fh) {
+            let ino = h.ino;
+            drop(h);
+            self.io_modes.remove_if(&ino, |_, m| m.strong_count() == 0);
+        }
+    }
+
+    /// After `ino` was copied up: moves its handles of the lower file to
+    /// the upper copy, so they read what later writes change, as reads
+    /// through kernel overlayfs do (only handles we serve can be on a lower
+    /// file here: see the module doc). Caller holds `tree`.
+    pub(crate) fn follow_copy_up(&self, ino: u64) {
+        if self
+            .io_modes
+            .get(&ino)
+            .is_none_or(|m| m.strong_count() == 0)
+        {
+            return;
+        }
+        let lower: Vec<Arc<FileHandle>> = self
+            .files
+            .iter()
+            .filter(|h| h.ino == ino && !h.is_upper())
+            .map(|h| h.value().clone())
+            .collect();
+        for h in lower {
+            self.move_up(&h);
+        }
+    }
+
+    /// Reopens a handle's file in the upper layer. Caller holds `tree`.
+    fn move_up(&self, h: &FileHandle) {
+        let opened = self.path_of(h.ino).and_then(|p| {
+            self.upper()?
+                .at(&p)?
+                .open(libc::O_RDONLY | libc::O_NOFOLLOW, 0)
+        });
+        match opened {
+            Ok(fd) => h.move_up(fd),
+            // It goes on reading the lower file, which stays as it was.
+            Err(e) => tracing::debug!("a handle of node {} stays on the lower file: {e}", h.ino),
         }
     }
 

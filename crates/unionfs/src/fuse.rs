@@ -17,7 +17,7 @@ use fuser::{
     ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::handles::FileHandle;
+use crate::handles::{FileHandle, IoMode};
 use crate::namespace::{Caller, NewKind};
 use crate::sys;
 use crate::union::{err, UnionFs};
@@ -168,7 +168,7 @@ impl Filesystem for UnionFs {
                 unlinked.then(|| self.any_handle(n.ino)).flatten()
             });
             match h {
-                Some(h) => self.node_attr(&n, Some(h.fd.as_fd())),
+                Some(h) => self.node_attr(&n, Some(h.fd().as_fd())),
                 None => self.node_attr(&n, None),
             }
         });
@@ -198,11 +198,12 @@ impl Filesystem for UnionFs {
     ) {
         let times =
             (atime.is_some() || mtime.is_some()).then(|| [timespec(atime), timespec(mtime)]);
-        let h = fh.and_then(|f| self.handle(f)).filter(|h| h.upper);
+        let h = fh.and_then(|f| self.handle(f)).filter(|h| h.is_upper());
+        let fd = h.as_ref().map(|h| h.fd());
         let r = self.node(ino.0).and_then(|n| {
             self.set_attrs(
                 &n,
-                h.as_ref().map(|h| h.fd.as_fd()),
+                fd.as_ref().map(|fd| fd.as_fd()),
                 mode,
                 uid,
                 gid,
@@ -351,7 +352,7 @@ impl Filesystem for UnionFs {
     ) {
         let r = self.with_fd(fh, |h| {
             let mut buf = vec![0u8; size as usize];
-            let n = sys::pread(h.fd.as_fd(), &mut buf, offset)?;
+            let n = sys::pread(h.fd().as_fd(), &mut buf, offset)?;
             buf.truncate(n);
             Ok(buf)
         });
@@ -373,7 +374,7 @@ impl Filesystem for UnionFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.with_fd(fh, |h| sys::pwrite(h.fd.as_fd(), data, offset)) {
+        match self.with_fd(fh, |h| sys::pwrite(h.fd().as_fd(), data, offset)) {
             Ok(n) => reply.written(n as u32),
             Err(e) => reply.error(errno(&e)),
         }
@@ -393,7 +394,7 @@ impl Filesystem for UnionFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.files.remove(&fh.0);
+        self.release_handle(fh.0);
         reply.ok();
     }
 
@@ -403,7 +404,7 @@ impl Filesystem for UnionFs {
         }
         empty_reply(
             reply,
-            self.with_fd(fh, |h| sys::fsync(h.fd.as_fd(), datasync)),
+            self.with_fd(fh, |h| sys::fsync(h.fd().as_fd(), datasync)),
         );
     }
 
@@ -619,13 +620,13 @@ impl Filesystem for UnionFs {
         let r = self.new_create(req, parent, name, mode, umask, NewKind::File { flags });
         match r {
             Ok((attr, Some(fd), ino)) => {
-                let (fh, flags, backing) =
+                let (fh, flags, mode) =
                     self.register_open(ino, fd, true, |f| reply.open_backing(f));
-                match backing {
-                    Some(b) => {
-                        reply.created_passthrough(&self.ttl, &attr, Generation(0), fh, flags, &b)
+                match &*mode {
+                    IoMode::Passthrough(b) => {
+                        reply.created_passthrough(&self.ttl, &attr, Generation(0), fh, flags, b)
                     }
-                    None => reply.created(&self.ttl, &attr, Generation(0), fh, flags),
+                    IoMode::Daemon => reply.created(&self.ttl, &attr, Generation(0), fh, flags),
                 }
             }
             Ok((_, None, _)) => reply.error(Errno::EIO),
@@ -645,7 +646,7 @@ impl Filesystem for UnionFs {
     ) {
         empty_reply(
             reply,
-            self.with_fd(fh, |h| sys::fallocate(h.fd.as_fd(), mode, offset, length)),
+            self.with_fd(fh, |h| sys::fallocate(h.fd().as_fd(), mode, offset, length)),
         );
     }
 
@@ -658,7 +659,7 @@ impl Filesystem for UnionFs {
         whence: i32,
         reply: ReplyLseek,
     ) {
-        match self.with_fd(fh, |h| sys::lseek(h.fd.as_fd(), offset, whence)) {
+        match self.with_fd(fh, |h| sys::lseek(h.fd().as_fd(), offset, whence)) {
             Ok(o) => reply.offset(o),
             Err(e) => reply.error(errno(&e)),
         }
@@ -680,9 +681,9 @@ impl Filesystem for UnionFs {
         let r = self.with_fd(fh_in, |i| {
             self.with_fd(fh_out, |o| {
                 sys::copy_file_range(
-                    i.fd.as_fd(),
+                    i.fd().as_fd(),
                     offset_in,
-                    o.fd.as_fd(),
+                    o.fd().as_fd(),
                     offset_out,
                     len.min(1 << 30) as usize,
                 )

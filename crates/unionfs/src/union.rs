@@ -11,7 +11,7 @@ use dashmap::DashMap;
 use fuser::{FileAttr, FileType, INodeNo};
 use parking_lot::RwLock;
 
-use crate::handles::{DirEntry, FileHandle};
+use crate::handles::{DirEntry, FileHandle, IoMode};
 use crate::ids::{Override, Ownership};
 use crate::inode::{InodeTable, Key, Node, NodeState};
 use crate::lower::{kind_of_mode, Lower};
@@ -56,7 +56,8 @@ pub struct UnionFs {
     pub(crate) ttl: Duration,
     pub(crate) owners: Ownership,
     pub(crate) want_passthrough: bool,
-    pub(crate) backings: DashMap<u64, (std::sync::Weak<fuser::BackingId>, bool)>,
+    /// The I/O mode each open inode's handles share.
+    pub(crate) io_modes: DashMap<u64, std::sync::Weak<IoMode>>,
     pub(crate) passthrough: AtomicBool,
     pub(crate) fsync: bool,
     pub(crate) static_nlink: bool,
@@ -180,7 +181,7 @@ impl UnionFs {
             ttl: cfg.timeout,
             owners: cfg.ownership,
             want_passthrough: cfg.passthrough,
-            backings: DashMap::new(),
+            io_modes: DashMap::new(),
             passthrough: AtomicBool::new(false),
             fsync: cfg.fsync,
             static_nlink: cfg.static_nlink,

@@ -984,3 +984,199 @@ fn truncating_open_copies_no_data() {
         assert_eq!(fs::read(mnt.join("big")).unwrap(), b"small", "{fs}");
     }
 }
+
+/// Descriptors a process opened on a lower file before another one wrote
+/// it (copying it up): what reads, `fstat` and mappings through them show,
+/// step by step. The mapping's contents are returned apart, since there
+/// the kernel's answer is not one FUSE can give (README, design notes).
+fn exercise_old_descriptors(m: &Path) -> (Vec<(String, String)>, String) {
+    use std::os::unix::fs::FileExt;
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut rec = |label: &str, v: String| out.push((label.to_string(), v));
+    let p = |s: &str| m.join(s);
+    let read = |f: &File| -> io::Result<String> {
+        let mut buf = vec![0u8; 64];
+        let n = f.read_at(&mut buf, 0)?;
+        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    };
+    let rw = |name: &str| OpenOptions::new().read(true).write(true).open(p(name));
+    let fstat = |f: &File| {
+        f.metadata()
+            .map(|m| (m.len(), m.mode() & 0o7777, m.nlink()))
+    };
+    // A failed open fails every step that uses it, the same way.
+    let opened = |f: &io::Result<File>| -> io::Result<File> {
+        match f {
+            Ok(f) => f.try_clone(),
+            Err(e) => Err(io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0))),
+        }
+    };
+
+    // A write open copies the file up while the reader holds it.
+    let r = File::open(p("log")).unwrap();
+    rec("reader reads lower", show(read(&r)));
+    let w = OpenOptions::new().write(true).open(p("log"));
+    rec("write open during read", show(opened(&w).map(drop)));
+    rec(
+        "write",
+        show(opened(&w).and_then(|w| w.write_at(b"NEW", 0))),
+    );
+    rec("reader after write", show(read(&r)));
+    rec("reader fstat", show(fstat(&r)));
+    rec(
+        "write at the end",
+        show(opened(&w).and_then(|w| w.write_at(b"+\n", 13))),
+    );
+    drop(w);
+    rec("reader after writer closed", show(read(&r)));
+    rec("reader fstat after close", show(fstat(&r)));
+    rec("read by path", show(fs::read_to_string(p("log"))));
+
+    // A truncating open copies up no data.
+    let r = File::open(p("trunc")).unwrap();
+    let w = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(p("trunc"));
+    rec("truncating open during read", show(opened(&w).map(drop)));
+    rec("reader after truncation", show(read(&r)));
+    rec("reader fstat after truncation", show(fstat(&r)));
+    rec(
+        "write after truncation",
+        show(opened(&w).and_then(|w| w.write_at(b"xy", 0))),
+    );
+    rec("reader after rewrite", show(read(&r)));
+
+    // A chmod copies the file up with no writer involved.
+    let r = File::open(p("meta")).unwrap();
+    rec(
+        "chmod during read",
+        show(fs::set_permissions(
+            p("meta"),
+            fs::Permissions::from_mode(0o600),
+        )),
+    );
+    rec("reader fstat after chmod", show(fstat(&r)));
+    rec("reader after chmod", show(read(&r)));
+    rec(
+        "write after chmod",
+        show(rw("meta").and_then(|w| w.write_at(b"ZZ", 0))),
+    );
+    rec("reader after chmod and write", show(read(&r)));
+
+    // The copied-up file is renamed, then written under its new name.
+    let r = File::open(p("moved")).unwrap();
+    rec(
+        "write before rename",
+        show(rw("moved").and_then(|w| w.write_at(b"DD", 0))),
+    );
+    rec("rename", show(fs::rename(p("moved"), p("moved2"))));
+    rec("reader after rename", show(read(&r)));
+    rec(
+        "write after rename",
+        show(rw("moved2").and_then(|w| w.write_at(b"EE", 2))),
+    );
+    rec("reader after write to new name", show(read(&r)));
+    rec("reader fstat after rename", show(fstat(&r)));
+
+    // Opened for writing first, then chmod; a reader opened in between.
+    let w = OpenOptions::new().write(true).open(p("chmodded")).unwrap();
+    let r = File::open(p("chmodded")).unwrap();
+    rec(
+        "chmod with writer open",
+        show(fs::set_permissions(
+            p("chmodded"),
+            fs::Permissions::from_mode(0o444),
+        )),
+    );
+    rec("write after chmod to 0444", show(w.write_at(b"W", 0)));
+    rec("reader sees writer", show(read(&r)));
+    rec("writer fstat", show(fstat(&w)));
+    rec("reader fstat", show(fstat(&r)));
+
+    // Unlinked after the copy-up.
+    let r = File::open(p("unlinked")).unwrap();
+    rec(
+        "write then unlink",
+        show(
+            rw("unlinked")
+                .and_then(|w| w.write_at(b"UU", 0))
+                .and(fs::remove_file(p("unlinked"))),
+        ),
+    );
+    rec("reader after unlink", show(read(&r)));
+    rec("reader fstat after unlink", show(fstat(&r)));
+
+    // A mapping made before the copy-up.
+    let r = File::open(p("mapped")).unwrap();
+    // SAFETY: the mapping is private to this test; the file only grows.
+    let map = unsafe { memmap2::Mmap::map(&r) }.unwrap();
+    rec(
+        "mapping before write",
+        show(Ok(String::from_utf8_lossy(&map).into_owned())),
+    );
+    rec(
+        "write to mapped file",
+        show(rw("mapped").and_then(|w| w.write_at(b"MM", 0))),
+    );
+    rec("reader of mapped file", show(read(&r)));
+    let mapped = String::from_utf8_lossy(&map).into_owned();
+    (out, mapped)
+}
+
+/// Reads through a descriptor opened before a copy-up never fail and see
+/// what kernel overlayfs shows, with and without FUSE passthrough.
+#[test]
+fn descriptors_opened_before_copy_up_match_kernel_overlayfs() {
+    require_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let exercise_on = |name: &str, strata: Option<&str>| {
+        let base = tmp.path().join(name);
+        let (lower, upper, work, mnt) = (
+            base.join("lower"),
+            base.join("upper"),
+            base.join("work"),
+            base.join("mnt"),
+        );
+        for d in [&upper, &work, &mnt] {
+            fs::create_dir_all(d).unwrap();
+        }
+        for f in [
+            "log", "trunc", "meta", "moved", "chmodded", "unlinked", "mapped",
+        ] {
+            write(&lower.join(f), format!("lower {f} data\n").as_bytes());
+        }
+        let _m = match strata {
+            Some(opts) => Mount::strata(&[&lower], Some((&upper, &work)), &mnt, opts),
+            None => Mount::kernel(&[&lower], Some((&upper, &work)), &mnt),
+        };
+        exercise_old_descriptors(&mnt)
+    };
+    let (kernel, kernel_map) = exercise_on("kernel", None);
+    assert_eq!(
+        kernel_map, "lower mapped data\n",
+        "the oracle's mapping kept the lower data"
+    );
+    let mut diffs = Vec::new();
+    for opts in ["", "passthrough=0"] {
+        let (strata, strata_map) = exercise_on(&format!("strata{opts}"), Some(opts));
+        assert_eq!(kernel.len(), strata.len());
+        for (a, b) in kernel.iter().zip(&strata).filter(|(a, b)| a != b) {
+            diffs.push(format!(
+                "[{opts}] {}:\n   kernel {}\n   strata {}",
+                a.0, a.1, b.1
+            ));
+        }
+        // One page cache per FUSE inode: the mapping shows the new data.
+        if strata_map != "MMwer mapped data\n" {
+            diffs.push(format!(
+                "[{opts}] mapping made before the copy-up: {strata_map:?}"
+            ));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "old descriptors on strata-fs differ:\n{}",
+        diffs.join("\n")
+    );
+}
