@@ -59,10 +59,7 @@ pub fn mount_image(
         mountpoint: mountpoint.to_path_buf(),
         upperdir,
         workdir,
-        fsync: true,
-        passthrough: true,
-        ro: false,
-        ..Options::default()
+        ..Options::defaults(nix::unistd::geteuid().is_root())
     };
     unionfs::mount::daemonize_with(&opts, || {
         // In the daemon: its own database connection and layer handles.

@@ -203,24 +203,29 @@ impl Options {
         Self::parse_as(args, nix::unistd::geteuid().is_root())
     }
 
-    /// Parses with the defaults fuse-overlayfs puts before the caller's
-    /// options: as root `allow_other,suid` too, so a container's non-root
-    /// users can reach their own root filesystem and setuid programs work
-    /// (podman passes neither); `nosuid` or later options still override.
-    pub fn parse_as<I: IntoIterator<Item = String>>(
-        args: I,
-        euid_root: bool,
-    ) -> Result<Command, String> {
-        let mut o = Options {
+    /// The defaults, fuse-overlayfs's: access times are not kept (so
+    /// reading a directory does not make the kernel ask for its attributes
+    /// again), and as root `allow_other,suid` are on, so a container's
+    /// non-root users can reach their own root filesystem and setuid
+    /// programs work (podman passes neither).
+    pub fn defaults(euid_root: bool) -> Options {
+        Options {
             fsync: true,
             passthrough: true,
-            // As fuse-overlayfs: access times are not kept, so reading a
-            // directory does not make the kernel ask for its attributes again.
             noatime: true,
             allow_other: euid_root,
             suid: euid_root,
             ..Default::default()
-        };
+        }
+    }
+
+    /// Parses over [`Options::defaults`]; `nosuid` and the like still
+    /// override them.
+    pub fn parse_as<I: IntoIterator<Item = String>>(
+        args: I,
+        euid_root: bool,
+    ) -> Result<Command, String> {
+        let mut o = Options::defaults(euid_root);
         let mut positional = Vec::new();
         let mut it = args.into_iter();
         while let Some(a) = it.next() {
