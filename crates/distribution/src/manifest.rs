@@ -93,8 +93,10 @@ pub struct Index {
     pub annotations: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// A parsed manifest of either kind.
+/// A parsed manifest of either kind. Parsed once per request, so the size
+/// difference between the variants does not matter.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Manifest {
     Image(ImageManifest),
     Index(Index),
