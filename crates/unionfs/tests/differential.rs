@@ -13,20 +13,6 @@ use std::path::Path;
 
 use common::*;
 
-fn show<T: std::fmt::Debug>(r: io::Result<T>) -> String {
-    match r {
-        Ok(v) => format!("ok {v:?}"),
-        Err(e) => match e.raw_os_error() {
-            Some(n) => format!("err {:?}", nix::errno::Errno::from_raw(n)),
-            None => format!("err {e}"),
-        },
-    }
-}
-
-fn nix_io<T>(r: nix::Result<T>) -> io::Result<T> {
-    r.map_err(io::Error::from)
-}
-
 /// Stat summary that two unions must agree on (no inode or device numbers).
 fn st(p: &Path) -> io::Result<String> {
     let m = fs::symlink_metadata(p)?;
@@ -39,14 +25,6 @@ fn st(p: &Path) -> io::Result<String> {
         if m.is_dir() { 0 } else { m.nlink() },
         m.mtime() == FIXED_TIME
     ))
-}
-
-fn ls(p: &Path) -> io::Result<Vec<String>> {
-    let mut v: Vec<String> = fs::read_dir(p)?
-        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
-        .collect::<io::Result<_>>()?;
-    v.sort();
-    Ok(v)
 }
 
 fn rename2(m: &Path, a: &str, b: &str, flags: nix::fcntl::RenameFlags) -> io::Result<()> {

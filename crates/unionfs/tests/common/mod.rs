@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -376,6 +377,16 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Entry>) {
 
 /// Panics with a readable list of differences.
 pub fn assert_same_tree(what: &str, a: &BTreeMap<String, Entry>, b: &BTreeMap<String, Entry>) {
+    let diffs = tree_diffs(a, b);
+    assert!(
+        diffs.is_empty(),
+        "{what}: trees differ:\n{}",
+        diffs.join("\n")
+    );
+}
+
+/// A readable entry per path where two snapshots differ, in path order.
+pub fn tree_diffs(a: &BTreeMap<String, Entry>, b: &BTreeMap<String, Entry>) -> Vec<String> {
     let mut diffs = Vec::new();
     for (k, v) in a {
         match b.get(k) {
@@ -389,13 +400,34 @@ pub fn assert_same_tree(what: &str, a: &BTreeMap<String, Entry>, b: &BTreeMap<St
             diffs.push(format!("only in second: {k}"));
         }
     }
-    assert!(
-        diffs.is_empty(),
-        "{what}: trees differ:\n{}",
-        diffs.join("\n")
-    );
+    diffs
 }
 
 pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)
+}
+
+/// An outcome as text two mounts can be compared by: the value, or the
+/// errno's name (messages name paths, which differ between mounts).
+pub fn show<T: std::fmt::Debug>(r: io::Result<T>) -> String {
+    match r {
+        Ok(v) => format!("ok {v:?}"),
+        Err(e) => match e.raw_os_error() {
+            Some(n) => format!("err {:?}", nix::errno::Errno::from_raw(n)),
+            None => format!("err {e}"),
+        },
+    }
+}
+
+pub fn nix_io<T>(r: nix::Result<T>) -> io::Result<T> {
+    r.map_err(io::Error::from)
+}
+
+/// A directory's names, sorted.
+pub fn ls(p: &Path) -> io::Result<Vec<String>> {
+    let mut v: Vec<String> = fs::read_dir(p)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<io::Result<_>>()?;
+    v.sort();
+    Ok(v)
 }
