@@ -195,6 +195,14 @@ impl UnionFs {
         }
         drop(s);
         self.follow_copy_up(node.ino);
+        // The copy of one name of a lower hard link has one link (as the
+        // kernel's copy-up without an index): the kernel must not keep the
+        // link count it cached from the lower file.
+        if !is_dir && new.st_nlink != plan.st.st_nlink {
+            if let Some(n) = self.notifier.get() {
+                let _ = n.inval_inode(fuser::INodeNo(node.ino), -1, 0);
+            }
+        }
         Ok(())
     }
 

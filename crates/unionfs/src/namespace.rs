@@ -70,6 +70,11 @@ impl UnionFs {
         if self.resolve_opt(parent, name)?.is_some() {
             return Err(err(libc::EEXIST));
         }
+        // A character device 0/0 is a whiteout: nobody makes one through
+        // the union (kernel overlayfs refuses it the same way).
+        if matches!(kind, NewKind::Node { rdev: 0 }) && mode & libc::S_IFMT == libc::S_IFCHR {
+            return Err(err(libc::EPERM));
+        }
         let upper = self.upper()?;
         self.copy_up(parent)?;
         let ppath = self.path_of(parent.ino)?;
