@@ -167,6 +167,7 @@ impl UnionFs {
             let _ = tmp.unlink(*kind == FileType::Directory);
             return Err(e);
         }
+        self.record_origin(tmp, *layer, st);
         Ok(())
     }
 
@@ -188,6 +189,7 @@ impl UnionFs {
         let new = upper.at(&plan.path)?.lstat()?;
         self.inodes
             .alias(Key::real(upper.dev, new.st_ino), node.ino);
+        self.copied_up(node, &plan.st, new.st_ino);
         let mut s = node.state.lock();
         s.upper = true;
         if !is_dir {

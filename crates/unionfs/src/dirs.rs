@@ -13,22 +13,31 @@ use crate::sys;
 use crate::union::UnionFs;
 
 impl UnionFs {
+    /// The node `..` of directory `node` names: the parent its path goes
+    /// through (the root's is the root).
+    pub(crate) fn parent_id(&self, node: &Node) -> u64 {
+        let parent = node.state.lock().links.first().map(|l| l.0);
+        parent.filter(|&p| p != 0).unwrap_or(node.ino)
+    }
+
     /// The merged listing of a directory node, with `.` and `..` first.
+    /// Entries carry the inode numbers they show (readdir's `d_ino`), taken
+    /// now: a listing may be read on after a name in it is removed.
     pub(crate) fn list_dir(&self, node: &Node) -> io::Result<Vec<DirEntry>> {
         let _g = self.tree.read();
-        let (upper, lower, opaque, parent) = {
+        let (upper, lower, opaque) = {
             let s = node.state.lock();
-            (s.upper, s.lower, s.opaque, s.links.first().map(|l| l.0))
+            (s.upper, s.lower, s.opaque)
         };
         let path = self.path_of(node.ino)?;
         let mut out = vec![
             DirEntry {
-                ino: node.ino,
+                ino: self.inodes.shown(node.ino),
                 kind: FileType::Directory,
                 name: b".".to_vec(),
             },
             DirEntry {
-                ino: parent.filter(|&p| p != 0).unwrap_or(node.ino),
+                ino: self.inodes.shown(self.parent_id(node)),
                 kind: FileType::Directory,
                 name: b"..".to_vec(),
             },
@@ -58,22 +67,23 @@ impl UnionFs {
                 )?;
                 let hit = lower_idx.as_ref().and_then(|i| i.entries.get(&d.name));
                 let ukey = Key::real(up.dev, d.ino);
-                let ino = match hit {
+                let p = sys::join(&path, &d.name);
+                let own = || self.upper_shown(&p, d.ino, st_kind);
+                let id = match hit {
                     Some(h) if st_kind == FileType::Directory && h.kind == FileType::Directory => {
                         // The same id lookup gives, unless the upper copy is
                         // opaque (then it is a new directory).
-                        let p = sys::join(&path, &d.name);
                         if up.is_opaque(&p)? {
-                            self.inodes.ino_for(ukey)
+                            self.inodes.ino_for(ukey, own)
                         } else {
-                            self.merged_dir_ino(ukey, self.lower_key(h, &p))
+                            self.merged_dir_ino(ukey, self.lower_key(h, &p), h)
                         }
                     }
-                    _ => self.inodes.ino_for(ukey),
+                    _ => self.inodes.ino_for(ukey, own),
                 };
                 seen.insert(d.name.clone());
                 out.push(DirEntry {
-                    ino,
+                    ino: self.inodes.shown(id),
                     kind: st_kind,
                     name: d.name,
                 });
@@ -85,10 +95,13 @@ impl UnionFs {
                     continue;
                 }
                 let h = &idx.entries[name];
+                let id = self
+                    .inodes
+                    .ino_for(self.lower_key(h, &sys::join(&path, name)), || {
+                        self.lower_shown(h)
+                    });
                 out.push(DirEntry {
-                    ino: self
-                        .inodes
-                        .ino_for(self.lower_key(h, &sys::join(&path, name))),
+                    ino: self.inodes.shown(id),
                     kind: h.kind,
                     name: name.clone(),
                 });

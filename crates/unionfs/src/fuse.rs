@@ -68,9 +68,11 @@ fn timespec(t: Option<TimeOrNow>) -> libc::timespec {
 }
 
 impl UnionFs {
-    fn entry_reply(&self, reply: ReplyEntry, r: io::Result<fuser::FileAttr>) {
+    /// Replies with node `id` and its attributes (whose inode number is
+    /// the one the node shows, not its id).
+    fn entry_reply(&self, reply: ReplyEntry, r: io::Result<(u64, fuser::FileAttr)>) {
         match r {
-            Ok(attr) => reply.entry(&self.ttl, &attr, Generation(0)),
+            Ok((id, attr)) => reply.entry_node(&self.ttl, INodeNo(id), &attr, Generation(0)),
             Err(e) => reply.error(errno(&e)),
         }
     }
@@ -92,14 +94,14 @@ impl UnionFs {
         mode: u32,
         umask: u32,
         kind: NewKind<'_>,
-    ) -> io::Result<(fuser::FileAttr, Option<std::os::fd::OwnedFd>, u64)> {
+    ) -> io::Result<(u64, fuser::FileAttr, Option<std::os::fd::OwnedFd>)> {
         let p = self.node(parent.0)?;
         let who = Caller {
             umask,
             ..caller(req)
         };
         let (node, attr, fd) = self.create_entry(&p, name.as_bytes(), mode, kind, who)?;
-        Ok((attr, fd, node.ino))
+        Ok((node.ino, attr, fd))
     }
 
     fn xattr_hidden(&self, name: &[u8]) -> bool {
@@ -145,7 +147,7 @@ impl Filesystem for UnionFs {
         let r = self
             .node(parent.0)
             .and_then(|p| self.lookup_node(&p, name.as_bytes()))
-            .map(|(_, a)| a);
+            .map(|(n, a)| (n.ino, a));
         match r {
             // A negative entry (node id 0) the kernel may cache: names only
             // appear through this mount, which the kernel sees happen.
@@ -236,7 +238,7 @@ impl Filesystem for UnionFs {
     ) {
         let r = self
             .new_create(req, parent, name, mode, umask, NewKind::Node { rdev })
-            .map(|(a, _, _)| a);
+            .map(|(id, a, _)| (id, a));
         self.entry_reply(reply, r);
     }
 
@@ -251,7 +253,7 @@ impl Filesystem for UnionFs {
     ) {
         let r = self
             .new_create(req, parent, name, mode | libc::S_IFDIR, umask, NewKind::Dir)
-            .map(|(a, _, _)| a);
+            .map(|(id, a, _)| (id, a));
         self.entry_reply(reply, r);
     }
 
@@ -287,7 +289,7 @@ impl Filesystem for UnionFs {
                 0,
                 NewKind::Symlink { target: t },
             )
-            .map(|(a, _, _)| a);
+            .map(|(id, a, _)| (id, a));
         self.entry_reply(reply, r);
     }
 
@@ -320,7 +322,7 @@ impl Filesystem for UnionFs {
             let np = self.node(newparent.0)?;
             let a = self.link_entry(&n, &np, newname.as_bytes())?;
             self.inodes.add_lookup(&n);
-            Ok(a)
+            Ok((n.ino, a))
         });
         self.entry_reply(reply, r);
     }
@@ -461,9 +463,14 @@ impl Filesystem for UnionFs {
         for (i, e) in entries.iter().enumerate().skip(offset as usize) {
             let full = if e.name == b"." || e.name == b".." {
                 // The kernel takes no reference for these.
-                match self.node(e.ino).and_then(|n| self.node_attr(&n, None)) {
+                let id = if e.name == b"." {
+                    dir.ino
+                } else {
+                    self.parent_id(&dir)
+                };
+                match self.node(id).and_then(|n| self.node_attr(&n, None)) {
                     Ok(a) => reply.add(
-                        INodeNo(e.ino),
+                        INodeNo(id),
                         (i + 1) as u64,
                         OsStr::from_bytes(&e.name),
                         &std::time::Duration::ZERO,
@@ -619,17 +626,24 @@ impl Filesystem for UnionFs {
     ) {
         let r = self.new_create(req, parent, name, mode, umask, NewKind::File { flags });
         match r {
-            Ok((attr, Some(fd), ino)) => {
+            Ok((ino, attr, Some(fd))) => {
                 let (fh, flags, mode) =
                     self.register_open(ino, fd, true, |f| reply.open_backing(f));
-                match &*mode {
-                    IoMode::Passthrough(b) => {
-                        reply.created_passthrough(&self.ttl, &attr, Generation(0), fh, flags, b)
-                    }
-                    IoMode::Daemon => reply.created(&self.ttl, &attr, Generation(0), fh, flags),
-                }
+                let backing = match &*mode {
+                    IoMode::Passthrough(b) => Some(b),
+                    IoMode::Daemon => None,
+                };
+                reply.created_node(
+                    &self.ttl,
+                    INodeNo(ino),
+                    &attr,
+                    Generation(0),
+                    fh,
+                    flags,
+                    backing,
+                );
             }
-            Ok((_, None, _)) => reply.error(Errno::EIO),
+            Ok((_, _, None)) => reply.error(Errno::EIO),
             Err(e) => reply.error(errno(&e)),
         }
     }

@@ -1,13 +1,14 @@
 //! The inode table: which union file each FUSE node id stands for.
 //!
 //! A node remembers where it is (parent and name, several for hard links)
-//! rather than a full path, so a rename touches one node. Node ids double as
-//! `st_ino`: they are handed out once per underlying file identity
-//! (device, inode) and that mapping is kept for the life of the mount, so a
-//! file keeps its inode number across forget/lookup and across copy-up, and
-//! files of different layers never share one.
+//! rather than a full path, so a rename touches one node. Node ids are
+//! handed out once per underlying file identity (device, inode) and that
+//! mapping is kept for the life of the mount, so a file keeps its node
+//! across forget/lookup and across copy-up. The inode number a node shows
+//! is separate (see [`crate::xino`]): the names of a lower hard link are
+//! separate nodes showing one number.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -66,6 +67,9 @@ pub struct Node {
     /// Held while the node is copied up without the namespace lock.
     pub copy_lock: Mutex<()>,
     lookups: AtomicU64,
+    /// No identity leads to this id any more (its file is gone): the
+    /// number it shows is dropped with the node.
+    orphan: AtomicBool,
 }
 
 impl Node {
@@ -77,17 +81,27 @@ impl Node {
 pub struct InodeTable {
     nodes: DashMap<u64, Arc<Node>>,
     keys: DashMap<Key, u64>,
+    /// The inode number each node id shows: fixed when the id is handed
+    /// out and kept as long as the id, so forget/lookup never changes it.
+    shown: DashMap<u64, u64>,
     next: AtomicU64,
 }
 
 impl InodeTable {
-    pub fn new(root_key: Key, root_upper: bool, root_lower: Option<usize>) -> Self {
+    pub fn new(
+        root_key: Key,
+        root_shown: u64,
+        root_upper: bool,
+        root_lower: Option<usize>,
+    ) -> Self {
         let t = InodeTable {
             nodes: DashMap::new(),
             keys: DashMap::new(),
+            shown: DashMap::new(),
             next: AtomicU64::new(ROOT_INO + 1),
         };
         t.keys.insert(root_key, ROOT_INO);
+        t.shown.insert(ROOT_INO, root_shown);
         t.nodes.insert(
             ROOT_INO,
             Arc::new(Node {
@@ -101,6 +115,7 @@ impl InodeTable {
                 }),
                 lookups: AtomicU64::new(1),
                 copy_lock: Mutex::new(()),
+                orphan: AtomicBool::new(false),
             }),
         );
         t
@@ -110,12 +125,32 @@ impl InodeTable {
         self.nodes.get(&ino).map(|n| n.clone())
     }
 
-    /// The id for `key`, allocating one the first time the identity is seen.
-    pub fn ino_for(&self, key: Key) -> u64 {
-        *self
-            .keys
-            .entry(key)
-            .or_insert_with(|| self.next.fetch_add(1, Ordering::Relaxed))
+    /// The id for `key`, allocating one the first time the identity is
+    /// seen; `shown` gives the inode number a new id shows.
+    pub fn ino_for(&self, key: Key, shown: impl FnOnce() -> u64) -> u64 {
+        if let Some(id) = self.known(key) {
+            return id;
+        }
+        // Worked out before taking the shard lock: it may read an xattr.
+        let number = shown();
+        *self.keys.entry(key).or_insert_with(|| {
+            let id = self.next.fetch_add(1, Ordering::Relaxed);
+            self.shown.insert(id, number);
+            id
+        })
+    }
+
+    /// The inode number node `id` shows (`st_ino`, readdir's `d_ino`).
+    pub fn shown(&self, id: u64) -> u64 {
+        let n = self.shown.get(&id).map(|n| *n);
+        debug_assert!(n.is_some(), "node {id} was handed out without a number");
+        n.unwrap_or(id)
+    }
+
+    /// Node `id` shows another file's number from now on (a copy-up that
+    /// broke a lower hard link).
+    pub fn reshow(&self, id: u64, number: u64) {
+        self.shown.insert(id, number);
     }
 
     /// The id already given to `key`, if any.
@@ -129,9 +164,19 @@ impl InodeTable {
     }
 
     /// Drops an identity whose file is gone, so a recycled inode number of
-    /// the upper filesystem does not inherit our id.
+    /// the upper filesystem does not inherit our id, and the number the id
+    /// shows once no node needs it (files created and deleted by the
+    /// million would otherwise each leave one behind).
     pub fn forget_key(&self, key: Key, ino: u64) {
-        self.keys.remove_if(&key, |_, v| *v == ino);
+        if self.keys.remove_if(&key, |_, v| *v == ino).is_none() {
+            return;
+        }
+        match self.nodes.get(&ino) {
+            Some(node) => node.orphan.store(true, Ordering::Release),
+            None => {
+                self.shown.remove(&ino);
+            }
+        }
     }
 
     /// The node for a looked-up entry, creating or refreshing it, and
@@ -147,6 +192,7 @@ impl InodeTable {
                     }),
                     lookups: AtomicU64::new(0),
                     copy_lock: Mutex::new(()),
+                    orphan: AtomicBool::new(false),
                 })
             });
             // Counted under the shard lock, so a concurrent forget cannot
@@ -199,8 +245,12 @@ impl InodeTable {
             None => false,
         };
         if remove {
-            self.nodes
+            let gone = self
+                .nodes
                 .remove_if(&ino, |_, node| node.lookups.load(Ordering::Acquire) == 0);
+            if gone.is_some_and(|(_, node)| node.orphan.load(Ordering::Acquire)) {
+                self.shown.remove(&ino);
+            }
         }
     }
 
@@ -237,5 +287,39 @@ fn fresh_clone(s: &NodeState) -> NodeState {
         upper: s.upper,
         lower: s.lower,
         opaque: s.opaque,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> NodeState {
+        NodeState {
+            links: Vec::new(),
+            kind: FileType::RegularFile,
+            upper: true,
+            lower: None,
+            opaque: false,
+        }
+    }
+
+    #[test]
+    fn numbers_live_as_long_as_their_ids_are_reachable() {
+        let t = InodeTable::new(Key::real(1, 2), 2, true, None);
+        let key = Key::real(1, 50);
+        let id = t.ino_for(key, || 50);
+        assert_eq!(t.ino_for(key, || unreachable!("known")), id);
+        let node = t.found(id, ROOT_INO, b"f", state());
+        t.forget(id, 1);
+        assert_eq!(t.shown(id), 50, "kept across forget/lookup");
+        t.found(id, ROOT_INO, b"f", state());
+        drop(node);
+        // Deleted while the kernel still holds the node: the number stays
+        // until the node goes.
+        t.forget_key(key, id);
+        assert_eq!(t.shown(id), 50);
+        t.forget(id, 1);
+        assert!(t.shown.get(&id).is_none());
     }
 }

@@ -7,6 +7,7 @@
 //! [`upper`] the writable layer, [`whiteout`] the whiteout/opaque rules,
 //! [`copyup`] copy-up, [`namespace`] create/remove/rename, [`dirs`] merged
 //! listings, [`ids`] ownership and overrides, [`inode`] the inode table,
+//! [`xino`] the inode numbers shown, [`origin`] where a copy-up came from,
 //! [`fuse`] the kernel-facing glue, [`options`] the command line.
 
 pub mod copyup;
@@ -22,11 +23,13 @@ pub mod lowerindex;
 pub mod mount;
 pub mod namespace;
 pub mod options;
+pub mod origin;
 pub mod readahead;
 pub mod sys;
 pub mod union;
 pub mod upper;
 pub mod whiteout;
+pub mod xino;
 
 pub use lower::{DirLower, Lower};
 pub use union::{UnionConfig, UnionFs};

@@ -133,7 +133,9 @@ impl UnionFs {
         }
         let st = at.lstat()?;
         let key = Key::real(upper.dev, st.st_ino);
-        let ino = self.inodes.ino_for(key);
+        let ino = self
+            .inodes
+            .ino_for(key, || self.xino.map(upper.dev, st.st_ino));
         let node = self.inodes.found(
             ino,
             parent.ino,

@@ -16,9 +16,11 @@ use crate::ids::{Override, Ownership};
 use crate::inode::{InodeTable, Key, Node, NodeState};
 use crate::lower::{kind_of_mode, Lower};
 use crate::lowerindex::{LowerHit, LowerStack};
+use crate::origin::Origin;
 use crate::readahead::Readahead;
 use crate::sys::{self, At};
 use crate::upper::{Upper, UpperEntry};
+use crate::xino::InoSpace;
 
 /// What `strata-fs` was asked to mount.
 pub struct UnionConfig {
@@ -71,6 +73,8 @@ pub struct UnionFs {
     /// Our own uid and gid: what a new file gets without a chown.
     pub(crate) own_ids: (u32, u32),
     pub(crate) layer_devs: Vec<u64>,
+    /// How the layers' inode numbers become the ones the mount shows.
+    pub(crate) xino: InoSpace,
 }
 
 /// How a name resolved.
@@ -154,23 +158,30 @@ impl UnionFs {
         if upper.is_none() && lowers.is_empty() {
             return Err(io::Error::other("no lowerdir and no upperdir given"));
         }
-        let (root_key, root_lower) = match &upper {
+        let xino = InoSpace::new(upper.as_ref().map(|u| u.dev), &layer_devs);
+        // The root shows the upper root's number, as the kernel's does.
+        let (root_key, root_shown, root_lower) = match &upper {
             Some(u) => {
                 let st = sys::fstat(u.root_fd())?;
                 (
                     Key::real(st.st_dev, st.st_ino),
+                    xino.map(st.st_dev, st.st_ino),
                     (!lowers.is_empty()).then_some(0),
                 )
             }
             None => {
                 let st = lowers.layers[0].stat(b"")?;
-                (Key::real(layer_devs[0], st.st_ino), Some(0))
+                (
+                    Key::real(layer_devs[0], st.st_ino),
+                    xino.map(layer_devs[0], st.st_ino),
+                    Some(0),
+                )
             }
         };
         let privileged = nix::unistd::geteuid().is_root();
         let posix_acl = cfg.posix_acl && !cfg.noxattrs && cfg.ownership.is_plain();
         Ok(UnionFs {
-            inodes: InodeTable::new(root_key, upper.is_some(), root_lower),
+            inodes: InodeTable::new(root_key, root_shown, upper.is_some(), root_lower),
             readahead: Readahead::start(lowers.clone()),
             lowers,
             upper,
@@ -194,6 +205,7 @@ impl UnionFs {
                 nix::unistd::getegid().as_raw(),
             ),
             layer_devs,
+            xino,
         })
     }
 
@@ -270,14 +282,35 @@ impl UnionFs {
         }
     }
 
+    /// The number a lower entry shows: its own, laid out by its layer's
+    /// filesystem. Every name of a lower hard link shows the same one.
+    pub(crate) fn lower_shown(&self, hit: &LowerHit) -> u64 {
+        self.xino.map(self.layer_devs[hit.layer], hit.ino)
+    }
+
+    /// The number an upper entry at `path` with inode `ino` shows: a
+    /// copied-up file keeps its lower file's (see [`crate::origin`]),
+    /// anything else shows its own.
+    pub(crate) fn upper_shown(&self, path: &[u8], ino: u64, kind: FileType) -> u64 {
+        let Some(upper) = &self.upper else {
+            return ino;
+        };
+        let origin = (kind != FileType::Directory && !self.lowers.is_empty())
+            .then(|| Origin::read(upper.form, &upper.at(path).ok()?))
+            .flatten()
+            .and_then(|o| self.xino.map_lower(o.dev, o.ino));
+        origin.unwrap_or_else(|| self.xino.map(upper.dev, ino))
+    }
+
     /// The id of a directory present in the upper layer and merged with a
-    /// lower one: whichever side was seen first named it.
-    pub(crate) fn merged_dir_ino(&self, upper: Key, lower: Key) -> u64 {
+    /// lower one (`hit`): whichever side was seen first named it. It shows
+    /// the lower directory's number, as the kernel's merged directories do.
+    pub(crate) fn merged_dir_ino(&self, upper: Key, lower: Key, hit: &LowerHit) -> u64 {
         let ino = self
             .inodes
             .known(upper)
             .or_else(|| self.inodes.known(lower))
-            .unwrap_or_else(|| self.inodes.ino_for(lower));
+            .unwrap_or_else(|| self.inodes.ino_for(lower, || self.lower_shown(hit)));
         self.inodes.alias(upper, ino);
         self.inodes.alias(lower, ino);
         ino
@@ -287,14 +320,17 @@ impl UnionFs {
     /// upper or lower side was seen first; a non-directory in the upper
     /// layer is its own file (a replaced lower file does not lend its id).
     pub(crate) fn ino_of(&self, r: &Resolved) -> u64 {
-        let up = r.upper.as_ref().map(|st| self.upper_key(st));
-        let low = r
-            .lower_visible()
-            .and(r.lower.as_ref())
-            .map(|h| self.lower_key(h, &r.path));
-        match (up, low) {
-            (Some(u), Some(l)) => self.merged_dir_ino(u, l),
-            (Some(k), None) | (None, Some(k)) => self.inodes.ino_for(k),
+        let low = r.lower_visible().and(r.lower.as_ref());
+        match (&r.upper, low) {
+            (Some(st), Some(h)) => {
+                self.merged_dir_ino(self.upper_key(st), self.lower_key(h, &r.path), h)
+            }
+            (Some(st), None) => self.inodes.ino_for(self.upper_key(st), || {
+                self.upper_shown(&r.path, st.st_ino, r.kind)
+            }),
+            (None, Some(h)) => self
+                .inodes
+                .ino_for(self.lower_key(h, &r.path), || self.lower_shown(h)),
             (None, None) => unreachable!("a resolved entry exists in some layer"),
         }
     }
@@ -359,7 +395,7 @@ impl UnionFs {
         crate::ids::read_override(|name| source.get_xattr(name))
     }
 
-    /// Attributes as the mount shows them.
+    /// Attributes as the mount shows them, with inode number `ino`.
     pub(crate) fn attr(&self, ino: u64, mut st: libc::stat, unlinked: bool) -> FileAttr {
         self.owners.show(&mut st);
         let kind = kind_of_mode(st.st_mode);
@@ -415,7 +451,7 @@ impl UnionFs {
             }
         }
         // An open lower file stays linked in its layer; the union has unlinked it.
-        Ok(self.attr(node.ino, st, unlinked && !upper))
+        Ok(self.attr(self.inodes.shown(node.ino), st, unlinked && !upper))
     }
 
     pub(crate) fn new_fh(&self) -> u64 {

@@ -78,6 +78,17 @@ pub struct Mount {
 
 impl Mount {
     pub fn kernel(lowers: &[&Path], upper: Option<(&Path, &Path)>, mnt: &Path) -> Mount {
+        Mount::kernel_xino(lowers, upper, mnt, "off")
+    }
+
+    /// Kernel overlayfs with `xino=` set to `xino` (`on` lays out inode
+    /// numbers of layers on several filesystems as strata-fs always does).
+    pub fn kernel_xino(
+        lowers: &[&Path],
+        upper: Option<(&Path, &Path)>,
+        mnt: &Path,
+        xino: &str,
+    ) -> Mount {
         let mut opts = format!("lowerdir={}", join_paths(lowers));
         if let Some((u, w)) = upper {
             opts.push_str(&format!(
@@ -86,7 +97,9 @@ impl Mount {
                 w.display()
             ));
         }
-        opts.push_str(",redirect_dir=off,index=off,metacopy=off,xino=off");
+        opts.push_str(&format!(
+            ",redirect_dir=off,index=off,metacopy=off,xino={xino}"
+        ));
         run(Command::new("mount")
             .args(["-t", "overlay", "overlay", "-o", &opts])
             .arg(mnt));
