@@ -3,12 +3,15 @@
 //! load`, and mounted by `strata mount` straight from the store; the tree
 //! must be the one podman itself shows for the image. Then a writable mount
 //! over the same image keeps its changes in an overlayfs-format upper.
+//! Inode numbers come from the layer index: one per file, shared by its
+//! hard links, stable across mounts.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{DirEntryExt, FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -172,4 +175,125 @@ fn mount_of_unknown_image_is_one_clear_error() {
         err.starts_with("strata: ") && err.contains("nosuch"),
         "{err}"
     );
+}
+
+/// Relative path → `st_ino` of everything under `m`, checking that
+/// readdir's `d_ino` is stat's `st_ino`.
+fn numbers(m: &Path) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![m.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let st = fs::symlink_metadata(e.path()).unwrap();
+            assert_eq!(
+                e.ino(),
+                st.ino(),
+                "{}: d_ino is not st_ino",
+                e.path().display()
+            );
+            if st.is_dir() {
+                stack.push(e.path());
+            }
+            let rel = e.path().strip_prefix(m).unwrap().display().to_string();
+            out.insert(rel, st.ino());
+        }
+    }
+    out
+}
+
+/// Lines of `tar -tv` output naming hard links.
+fn tar_links(tar: &mut Command) -> Vec<String> {
+    ok(tar)
+        .lines()
+        .filter(|l| l.contains(" link to "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn stored_hard_links_show_one_inode() {
+    require_root();
+    let t = tempfile::tempdir().unwrap();
+    let b = t.path();
+    let rootfs = b.join("rootfs");
+    for d in ["a", "b", "c"] {
+        fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    fs::write(rootfs.join("a/one"), "linked\n").unwrap();
+    fs::hard_link(rootfs.join("a/one"), rootfs.join("b/two")).unwrap();
+    fs::write(rootfs.join("a/solo"), "alone\n").unwrap();
+    // Same content, so one object in the store: still two files.
+    fs::write(rootfs.join("c/same1"), "dup\n").unwrap();
+    fs::write(rootfs.join("c/same2"), "dup\n").unwrap();
+    tar_of(&rootfs, &b.join("rootfs.tar"));
+    let store = b.join("store");
+    ok(strata(&store)
+        .arg("import")
+        .arg(b.join("rootfs.tar"))
+        .arg("localhost/links"));
+
+    let m = b.join("m");
+    fs::create_dir_all(&m).unwrap();
+    let mount = |upper: Option<(&Path, &Path)>| {
+        let mut c = strata(&store);
+        c.arg("mount").arg("localhost/links").arg(&m);
+        if let Some((u, w)) = upper {
+            c.arg("--upper").arg(u).arg("--work").arg(w);
+        }
+        ok(&mut c);
+        Mounted(m.clone())
+    };
+    let first = {
+        let _g = mount(None);
+        let n = numbers(&m);
+        let nlink = |p: &str| fs::metadata(m.join(p)).unwrap().nlink();
+        assert_eq!(n["a/one"], n["b/two"], "hard links show one inode");
+        assert_eq!((nlink("a/one"), nlink("b/two")), (2, 2));
+        assert_ne!(n["c/same1"], n["c/same2"], "shared content is not a link");
+        let same = ok(Command::new("find")
+            .arg(&m)
+            .arg("-samefile")
+            .arg(m.join("a/one")));
+        assert_eq!(same.lines().count(), 2, "{same}");
+        let links = tar_links(
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("tar -C {} -cf - . | tar -tvf -", m.display())),
+        );
+        assert_eq!(links.len(), 1, "tar records one hard link: {links:?}");
+        n
+    };
+    {
+        let _g = mount(None);
+        assert_eq!(numbers(&m), first, "numbers changed across mounts");
+    }
+    let exported = b.join("export.tar");
+    ok(strata(&store)
+        .arg("export")
+        .arg("localhost/links")
+        .arg("-o")
+        .arg(&exported));
+    let links = tar_links(Command::new("tar").arg("-tvf").arg(&exported));
+    assert_eq!(links.len(), 1, "export keeps the hard link: {links:?}");
+
+    // Writable (with the upper, numbers are laid out for two filesystems):
+    // a copy-up keeps the stored number; writing one name of the hard link
+    // makes it a file of its own, as on kernel overlayfs.
+    let (u, w) = (b.join("upper"), b.join("work"));
+    fs::create_dir_all(&u).unwrap();
+    fs::create_dir_all(&w).unwrap();
+    let written = {
+        let _g = mount(Some((&u, &w)));
+        let before = numbers(&m);
+        fs::write(m.join("a/solo"), "changed\n").unwrap();
+        fs::write(m.join("a/one"), "changed\n").unwrap();
+        let n = numbers(&m);
+        assert_eq!(n["a/solo"], before["a/solo"], "copy-up keeps the number");
+        assert_ne!(n["a/one"], n["b/two"]);
+        assert_eq!(n["b/two"], before["b/two"]);
+        n
+    };
+    let _g = mount(Some((&u, &w)));
+    assert_eq!(numbers(&m), written, "numbers changed across remount");
 }

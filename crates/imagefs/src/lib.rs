@@ -10,15 +10,26 @@ pub mod lower;
 
 use std::path::{Path, PathBuf};
 
-use layerstore::view::ImageView;
+use layerstore::view::{ImageView, LayerView};
 use layerstore::Store;
 use unionfs::options::Options;
 use unionfs::Lower;
 
 pub use lower::ImageLower;
 
-/// Device numbers for image layers: far from any real device's, one per layer.
+/// Device numbers for image layers: far from any real device's.
 const DEV_BASE: u64 = 0xfff0_0000_0000_0000;
+
+/// The device number of a layer: from its diff_id, so it is the same on
+/// every mount and another image's layers have others (a copied-up file
+/// records its lower file by device and inode number: see
+/// `unionfs::origin`). A layer that appears twice in an image gets one
+/// device twice, which is harmless: the upper copy of each path hides the
+/// lower one.
+fn layer_dev(layer: &LayerView) -> u64 {
+    let hex = &layer.diff_id().hex()[..13];
+    DEV_BASE | u64::from_str_radix(hex, 16).expect("a digest is hex")
+}
 
 /// The layers of `image`, topmost first, as union lowers.
 pub fn image_lowers(store: &Store, image: &str) -> layerstore::Result<Vec<Box<dyn Lower>>> {
@@ -26,14 +37,7 @@ pub fn image_lowers(store: &Store, image: &str) -> layerstore::Result<Vec<Box<dy
     Ok(view
         .layers()
         .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            Box::new(ImageLower::new(
-                l.clone(),
-                DEV_BASE + i as u64,
-                store.root(),
-            )) as Box<dyn Lower>
-        })
+        .map(|l| Box::new(ImageLower::new(l.clone(), layer_dev(l), store.root())) as Box<dyn Lower>)
         .collect())
 }
 

@@ -2,7 +2,7 @@
 //! metadata from the layer index, file data opened from the object pool.
 //! Nothing is extracted, so mounting an image costs reading its indexes.
 
-use std::hash::{Hash, Hasher};
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -18,8 +18,52 @@ pub struct ImageLower {
     /// A device number of our own per layer, so (dev, ino) pairs of different
     /// layers never collide.
     dev: u64,
+    links: Links,
     /// Where the objects live, for statfs.
     store_root: PathBuf,
+}
+
+/// The names each hard-linked file has in the layer. An entry's inode
+/// number is its position in the layer index plus one, so it is the same
+/// on every mount; a hard link shows the number of the file it names, so
+/// the layer's names of one file show one inode (and `st_nlink` counts
+/// them), while two files that merely share content stay two.
+#[derive(Default)]
+struct Links {
+    /// Position of each hard link → position of the file it names. A link
+    /// to a file of a lower layer names no entry here: the first link to
+    /// that path stands for the file.
+    file_of: HashMap<usize, usize>,
+    /// How many names each linked file has in the layer.
+    names: HashMap<usize, u64>,
+}
+
+impl Links {
+    fn of(layer: &LayerView) -> Links {
+        let mut links = Links::default();
+        let mut outside: HashMap<&Path, usize> = HashMap::new();
+        for (pos, e) in layer.entries().iter().enumerate() {
+            let (Kind::Hardlink, Some(target)) = (e.kind, e.link_target()) else {
+                continue;
+            };
+            // A link names what was at the target path when it was read:
+            // an earlier entry of this layer, or else a lower layer's file
+            // (a later entry at that path replaced the path, not the file).
+            let (file, in_layer) = match layer.lookup_indexed(target) {
+                Some((t, _)) if t < pos => (links.file_of.get(&t).copied().unwrap_or(t), true),
+                _ => (*outside.entry(target).or_insert(pos), false),
+            };
+            links.file_of.insert(pos, file);
+            *links.names.entry(file).or_insert(u64::from(in_layer)) += 1;
+        }
+        links
+    }
+
+    /// Inode number and link count of the entry at position `pos`.
+    fn ino_nlink(&self, pos: usize) -> (u64, u64) {
+        let file = self.file_of.get(&pos).copied().unwrap_or(pos);
+        (file as u64 + 1, self.names.get(&file).copied().unwrap_or(1))
+    }
 }
 
 fn enoent() -> io::Error {
@@ -28,17 +72,6 @@ fn enoent() -> io::Error {
 
 fn path_of(p: &[u8]) -> &Path {
     Path::new(std::ffi::OsStr::from_bytes(p))
-}
-
-/// Stable inode number for a path in a layer; hard links share their target's.
-fn ino_of(e: &Entry) -> u64 {
-    let p = match (e.kind, e.link_target()) {
-        (Kind::Hardlink, Some(t)) => t.as_os_str().as_bytes().to_vec(),
-        _ => e.path().as_os_str().as_bytes().to_vec(),
-    };
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    p.hash(&mut h);
-    h.finish() | 2
 }
 
 fn file_type(k: Kind) -> FileType {
@@ -66,6 +99,7 @@ fn type_bits(k: Kind) -> u32 {
 impl ImageLower {
     pub fn new(layer: LayerView, dev: u64, store_root: &Path) -> Self {
         ImageLower {
+            links: Links::of(&layer),
             layer,
             dev,
             store_root: store_root.to_path_buf(),
@@ -76,34 +110,28 @@ impl ImageLower {
         self.layer.lookup(path_of(path)).ok_or_else(enoent)
     }
 
-    fn stat_of(&self, e: Option<&Entry>) -> libc::stat {
+    /// The stat of the entry at position `pos`.
+    fn stat_of(&self, pos: usize, e: &Entry) -> libc::stat {
         // SAFETY: libc::stat is plain data; all-zero is a valid value.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let (ino, nlink) = self.links.ino_nlink(pos);
         st.st_dev = self.dev;
-        st.st_nlink = 1;
+        st.st_ino = ino;
+        st.st_nlink = nlink;
         st.st_blksize = 4096;
-        match e {
-            None => {
-                st.st_ino = 1;
-                st.st_mode = libc::S_IFDIR | 0o755;
-            }
-            Some(e) => {
-                st.st_ino = ino_of(e);
-                st.st_mode = type_bits(e.kind) | (e.mode & 0o7777);
-                st.st_uid = e.uid as u32;
-                st.st_gid = e.gid as u32;
-                st.st_size = match e.kind {
-                    Kind::Symlink => e.link_target().map_or(0, |t| t.as_os_str().len()) as i64,
-                    Kind::Dir => 4096,
-                    _ => e.size as i64,
-                };
-                st.st_blocks = (st.st_size + 511) / 512;
-                st.st_mtime = e.mtime as i64;
-                st.st_atime = e.mtime as i64;
-                st.st_ctime = e.mtime as i64;
-                st.st_rdev = libc::makedev(e.rdev_major, e.rdev_minor);
-            }
-        }
+        st.st_mode = type_bits(e.kind) | (e.mode & 0o7777);
+        st.st_uid = e.uid as u32;
+        st.st_gid = e.gid as u32;
+        st.st_size = match e.kind {
+            Kind::Symlink => e.link_target().map_or(0, |t| t.as_os_str().len()) as i64,
+            Kind::Dir => 4096,
+            _ => e.size as i64,
+        };
+        st.st_blocks = (st.st_size + 511) / 512;
+        st.st_mtime = e.mtime as i64;
+        st.st_atime = e.mtime as i64;
+        st.st_ctime = e.mtime as i64;
+        st.st_rdev = libc::makedev(e.rdev_major, e.rdev_minor);
         st
     }
 }
@@ -119,7 +147,7 @@ impl Lower for ImageLower {
         }
         let mut listing = Listing::default();
         let mut whiteouts = Vec::new();
-        for e in self.layer.read_dir(path_of(dir)) {
+        for (pos, e) in self.layer.read_dir_indexed(path_of(dir)) {
             let Some(name) = e.path().file_name() else {
                 continue;
             };
@@ -131,7 +159,7 @@ impl Lower for ImageLower {
             } else {
                 listing.entries.push(ListEntry {
                     name: name.to_vec(),
-                    ino: ino_of(e),
+                    ino: self.links.ino_nlink(pos).0,
                     kind: Some(file_type(e.kind)),
                 });
             }
@@ -141,10 +169,12 @@ impl Lower for ImageLower {
     }
 
     fn stat(&self, path: &[u8]) -> io::Result<libc::stat> {
-        if path.is_empty() {
-            return Ok(self.stat_of(self.layer.lookup(Path::new(""))));
-        }
-        Ok(self.stat_of(Some(self.entry(path)?)))
+        // The root is always there: the index supplies it when the tar does not.
+        let (pos, e) = self
+            .layer
+            .lookup_indexed(path_of(path))
+            .ok_or_else(enoent)?;
+        Ok(self.stat_of(pos, e))
     }
 
     fn readlink(&self, path: &[u8]) -> io::Result<Vec<u8>> {

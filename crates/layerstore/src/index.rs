@@ -236,8 +236,15 @@ impl LayerIndex {
     /// The entry at `path` (relative; `""` or `/` is the root), if the
     /// layer has one. Directories the tar leaves implicit are found too.
     pub fn lookup(&self, path: &Path) -> Option<&Entry> {
+        self.lookup_indexed(path).map(|(_, e)| e)
+    }
+
+    /// [`LayerIndex::lookup`] with the entry's position in the layer: its
+    /// place in tar order, implicit directories after. The stored index
+    /// fixes it, so it names the entry the same way on every load.
+    pub fn lookup_indexed(&self, path: &Path) -> Option<(usize, &Entry)> {
         let key = normalise_lookup(path);
-        self.by_path.get(key.as_slice()).map(|&i| self.at(i))
+        self.by_path.get(key.as_slice()).map(|&i| (i, self.at(i)))
     }
 
     /// Like [`LayerIndex::lookup`], but only entries the tar names: the
@@ -249,12 +256,18 @@ impl LayerIndex {
     /// Entries directly inside directory `path`, in tar order (implicit
     /// directories after).
     pub fn read_dir(&self, path: &Path) -> impl Iterator<Item = &Entry> {
+        self.read_dir_indexed(path).map(|(_, e)| e)
+    }
+
+    /// [`LayerIndex::read_dir`] with each entry's position (see
+    /// [`LayerIndex::lookup_indexed`]).
+    pub fn read_dir_indexed(&self, path: &Path) -> impl Iterator<Item = (usize, &Entry)> {
         let key = normalise_lookup(path);
         self.children
             .get(key.as_slice())
             .into_iter()
             .flatten()
-            .map(|&i| self.at(i))
+            .map(|&i| (i, self.at(i)))
     }
 
     /// Writes the index to `dir/index` (dir is a staging directory).

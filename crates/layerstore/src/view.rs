@@ -10,7 +10,8 @@
 //! hard link is an entry of kind [`Kind::Hardlink`] whose `object` already
 //! names its file's content (resolved at import, also across layers), so
 //! [`LayerView::open`] serves it like the file — give both paths one inode
-//! to keep `st_nlink` semantics.
+//! to keep `st_nlink` semantics (entry positions, from
+//! [`LayerView::lookup_indexed`], make stable inode numbers).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -43,6 +44,15 @@ impl LayerView {
     /// Entries directly inside a directory, whiteout markers included.
     pub fn read_dir(&self, path: &Path) -> impl Iterator<Item = &Entry> {
         self.index.read_dir(path)
+    }
+    /// [`LayerView::lookup`] with the entry's position in the layer, a
+    /// number the stored index fixes (see [`LayerIndex::lookup_indexed`]).
+    pub fn lookup_indexed(&self, path: &Path) -> Option<(usize, &Entry)> {
+        self.index.lookup_indexed(path)
+    }
+    /// [`LayerView::read_dir`] with each entry's position.
+    pub fn read_dir_indexed(&self, path: &Path) -> impl Iterator<Item = (usize, &Entry)> {
+        self.index.read_dir_indexed(path)
     }
     /// Every entry, in tar order.
     pub fn entries(&self) -> &[Entry] {
