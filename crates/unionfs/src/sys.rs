@@ -217,6 +217,24 @@ impl<'a> At<'a> {
     pub fn get_xattr(&self, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
         let p = self.proc_path()?;
         let n = cstr(name)?;
+        // Most values are short: one call into a small buffer, and the
+        // size query only for a value that does not fit.
+        let mut small = [0u8; 128];
+        // SAFETY: small is writable for its length.
+        let got = unsafe {
+            libc::lgetxattr(
+                p.as_ptr(),
+                n.as_ptr(),
+                small.as_mut_ptr().cast(),
+                small.len(),
+            )
+        };
+        match check_size(got) {
+            Ok(g) => return Ok(Some(small[..g].to_vec())),
+            Err(e) if is_no_xattr(&e) => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ERANGE) => {}
+            Err(e) => return Err(e),
+        }
         loop {
             // SAFETY: a NULL buffer of size 0 asks for the value's size.
             let size = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), std::ptr::null_mut(), 0) };
