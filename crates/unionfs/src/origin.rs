@@ -73,9 +73,10 @@ impl UnionFs {
 
     /// After `node` was copied up from a lower file with stat `lower` to
     /// the upper inode `upper_ino`: a copy that broke a lower hard link
-    /// shows its own number from now on, and the kernel is told, since it
-    /// caches the old one in the node's attributes and in the listing of
-    /// its directory (no name changed there for it to notice).
+    /// shows its own number from now on. The kernel caches the old one in
+    /// the node's attributes (`install` has those dropped, with the link
+    /// count) and in its directory's listing, where no name changed for it
+    /// to notice: that is dropped here.
     pub(crate) fn copied_up(&self, node: &Node, lower: &libc::stat, upper_ino: u64) {
         let Some(upper) = &self.upper else {
             return;
@@ -88,7 +89,6 @@ impl UnionFs {
         let Some(n) = self.notifier.get() else {
             return;
         };
-        let _ = n.inval_inode(fuser::INodeNo(node.ino), -1, 0);
         let parents: Vec<u64> = node.state.lock().links.iter().map(|l| l.0).collect();
         for p in parents {
             let _ = n.inval_inode(fuser::INodeNo(p), 0, 0);
