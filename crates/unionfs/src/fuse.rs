@@ -160,6 +160,7 @@ impl Filesystem for UnionFs {
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
         self.inodes.forget(ino.0, nlookup);
+        self.release_unlinked(ino.0);
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<Fh>, reply: ReplyAttr) {
@@ -203,9 +204,14 @@ impl Filesystem for UnionFs {
         let h = fh.and_then(|f| self.handle(f)).filter(|h| h.is_upper());
         let fd = h.as_ref().map(|h| h.fd());
         let r = self.node(ino.0).and_then(|n| {
+            // Only ftruncate passes its handle: fchmod, fchown and futimens
+            // of a file with no name left reach it through what was kept.
+            let kept = fd.is_none().then(|| self.unlinked_upper_fd(&n)).flatten();
             self.set_attrs(
                 &n,
-                fd.as_ref().map(|fd| fd.as_fd()),
+                fd.as_ref()
+                    .map(|fd| fd.as_fd())
+                    .or(kept.as_ref().map(|k| k.as_fd())),
                 mode,
                 uid,
                 gid,

@@ -7,6 +7,7 @@
 //! [`upper`] the writable layer, [`whiteout`] the whiteout/opaque rules,
 //! [`copyup`] copy-up, [`namespace`] create/remove/rename, [`dirs`] merged
 //! listings, [`ids`] ownership and overrides, [`inode`] the inode table,
+//! [`unlinked`] files the kernel holds after their last name went,
 //! [`xino`] the inode numbers shown, [`origin`] where a copy-up came from,
 //! [`fuse`] the kernel-facing glue, [`options`] the command line.
 
@@ -27,6 +28,7 @@ pub mod origin;
 pub mod readahead;
 pub mod sys;
 pub mod union;
+pub mod unlinked;
 pub mod upper;
 pub mod whiteout;
 pub mod xino;

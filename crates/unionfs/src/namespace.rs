@@ -13,6 +13,7 @@ use crate::ids::{Override, OVERRIDE_XATTR};
 use crate::inode::{Key, Node, NodeState};
 use crate::sys::{self, At};
 use crate::union::{err, Resolved, UnionFs};
+use crate::unlinked::Kept;
 
 /// The xattr holding a directory's default ACL.
 const ACL_DEFAULT: &[u8] = b"system.posix_acl_default";
@@ -243,6 +244,7 @@ impl UnionFs {
         }
         let upper = self.upper()?;
         let victim = self.ino_of(&r);
+        let kept = self.keep_for_unlink(victim, parent.ino, name, &r);
         self.copy_up(parent)?;
         // Resolving already looked in the lower stack.
         let needs_whiteout = r.lower.is_some();
@@ -281,22 +283,26 @@ impl UnionFs {
             }
             let last = st.st_nlink <= 1 || is_dir;
             let key = Key::real(upper.dev, st.st_ino);
-            self.unlinked(victim, parent.ino, name, last.then_some(key));
+            self.unlinked(victim, parent.ino, name, last.then_some(key), kept);
         } else {
             upper.whiteout(&r.path)?;
-            self.unlinked(victim, parent.ino, name, None);
+            self.unlinked(victim, parent.ino, name, None, kept);
         }
         Ok(())
     }
 
     /// Drops the (parent, name) link from the node `ino`; `gone` is the
-    /// identity of an upper file that no longer exists anywhere.
-    fn unlinked(&self, ino: u64, parent: u64, name: &[u8], gone: Option<Key>) {
+    /// identity of an upper file that no longer exists anywhere, `kept`
+    /// what reaches the file now that the node has no name left.
+    fn unlinked(&self, ino: u64, parent: u64, name: &[u8], gone: Option<Key>, kept: Option<Kept>) {
         if let Some(node) = self.inodes.get(ino) {
             node.state
                 .lock()
                 .links
                 .retain(|(p, n)| !(*p == parent && n == name));
+        }
+        if let Some(k) = kept {
+            self.kept.insert(ino, k);
         }
         if let Some(key) = gone {
             self.inodes.forget_key(key, ino);
@@ -434,7 +440,9 @@ impl UnionFs {
                 .as_ref()
                 .is_some_and(|st| st.st_nlink <= 1 || d.kind == FileType::Directory);
             let key = d.upper.as_ref().map(|st| Key::real(upper.dev, st.st_ino));
-            replaced = Some((self.ino_of(d), if last { key } else { None }));
+            let ino = self.ino_of(d);
+            let kept = self.keep_for_unlink(ino, newparent.ino, newname, d);
+            replaced = Some((ino, if last { key } else { None }, kept));
             if d.upper.is_some() && d.kind == FileType::Directory {
                 // Empty in the union, but it may hold whiteouts.
                 let tmp = upper.scratch_at()?;
@@ -460,8 +468,8 @@ impl UnionFs {
         if src_dir && dst_hides {
             upper.set_opaque(&dst_path)?;
         }
-        if let Some((ino, gone)) = replaced {
-            self.unlinked(ino, newparent.ino, newname, gone);
+        if let Some((ino, gone, kept)) = replaced {
+            self.unlinked(ino, newparent.ino, newname, gone, kept);
         }
         self.relink(&src_node, parent.ino, name, newparent.ino, newname);
         let mut s = src_node.state.lock();
@@ -577,7 +585,14 @@ impl UnionFs {
         size: Option<u64>,
         times: Option<[libc::timespec; 2]>,
     ) -> io::Result<FileAttr> {
-        if !node.state.lock().upper {
+        let (upper, named, kind) = {
+            let s = node.state.lock();
+            (s.upper, !s.links.is_empty(), s.kind)
+        };
+        if !upper {
+            if !named {
+                return Err(err(nameless_copy_up_errno(kind)));
+            }
             self.copy_up_unlocked(node)?;
         }
         let upper = self.upper()?;
@@ -668,6 +683,23 @@ impl UnionFs {
     /// The raw xattr of a node's visible side.
     pub(crate) fn get_raw_xattr(&self, node: &Node, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
         self.source(node)?.get_xattr(name)
+    }
+}
+
+/// Why a lower file with no name left in the union (unlinked, or replaced
+/// by a rename, while a descriptor kept it open) cannot be copied up to
+/// take a change: there is no name to copy it to. Kernel overlayfs still
+/// tries the name the file had, and fails placing its copy there: linking
+/// a regular file's copy over the whiteout or the new file (EEXIST), or
+/// renaming a directory's copy over them (ENOTDIR). A fifo's or device's
+/// copy the kernel renames over whatever holds the name now, bringing the
+/// removed file back (or replacing the new one); strata-fs refuses those
+/// with EEXIST as well.
+fn nameless_copy_up_errno(kind: FileType) -> i32 {
+    if kind == FileType::Directory {
+        libc::ENOTDIR
+    } else {
+        libc::EEXIST
     }
 }
 

@@ -511,22 +511,40 @@ fn copy_range(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, start: i64, len: i64) ->
     Ok(())
 }
 
-/// `fchown` on an open fd.
+/// `fchown` on an open fd, an `O_PATH` one included.
 pub fn fchown(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
-    // SAFETY: plain syscall on a valid fd.
-    check(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
+    // SAFETY: valid fd and an empty NUL-terminated path.
+    check(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) })
+        .map(drop)
 }
 
-/// `fchmod` on an open fd.
+/// `fchmod` on an open fd. fchmod refuses an `O_PATH` one (EBADF): that is
+/// changed through its `/proc/self/fd` link, which chmod follows to the
+/// file (as glibc's fchmodat does).
 pub fn fchmod(fd: BorrowedFd<'_>, mode: libc::mode_t) -> io::Result<()> {
     // SAFETY: plain syscall on a valid fd.
-    check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
+    match check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }) {
+        Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+            let p = proc_fd_path(fd)?;
+            // SAFETY: NUL-terminated path.
+            check(unsafe { libc::chmod(p.as_ptr(), mode) }).map(drop)
+        }
+        r => r.map(drop),
+    }
 }
 
-/// `futimens` on an open fd.
+/// `futimens` on an open fd, an `O_PATH` one included.
 pub fn futimens(fd: BorrowedFd<'_>, times: &[libc::timespec; 2]) -> io::Result<()> {
-    // SAFETY: times points at two timespecs.
-    check(unsafe { libc::futimens(fd.as_raw_fd(), times.as_ptr()) }).map(drop)
+    // SAFETY: valid fd, an empty NUL-terminated path and two timespecs.
+    check(unsafe {
+        libc::utimensat(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            times.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    })
+    .map(drop)
 }
 
 /// `ftruncate` on an open fd.
@@ -535,9 +553,14 @@ pub fn ftruncate(fd: BorrowedFd<'_>, size: u64) -> io::Result<()> {
     check(unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) }).map(drop)
 }
 
+/// The `/proc/self/fd` link of `fd`, which path calls follow to its file.
+fn proc_fd_path(fd: BorrowedFd<'_>) -> io::Result<CString> {
+    cstr(format!("/proc/self/fd/{}", fd.as_raw_fd()).as_bytes())
+}
+
 /// Reopens an `O_PATH` or other fd with new flags through `/proc/self/fd`.
 pub fn reopen(fd: BorrowedFd<'_>, flags: libc::c_int) -> io::Result<OwnedFd> {
-    let p = cstr(format!("/proc/self/fd/{}", fd.as_raw_fd()).as_bytes())?;
+    let p = proc_fd_path(fd)?;
     open_c(libc::AT_FDCWD, &p, flags, 0)
 }
 

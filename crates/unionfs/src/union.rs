@@ -19,6 +19,7 @@ use crate::lowerindex::{LowerHit, LowerStack};
 use crate::origin::Origin;
 use crate::readahead::Readahead;
 use crate::sys::{self, At};
+use crate::unlinked::Kept;
 use crate::upper::{Upper, UpperEntry};
 use crate::xino::InoSpace;
 
@@ -54,6 +55,8 @@ pub struct UnionFs {
     pub(crate) files: DashMap<u64, Arc<FileHandle>>,
     /// Directory listings being read, by directory node.
     pub(crate) dirs: DashMap<u64, Arc<Vec<DirEntry>>>,
+    /// What reaches the files of nodes with no name left (see [`crate::unlinked`]).
+    pub(crate) kept: DashMap<u64, Kept>,
     pub(crate) next_fh: AtomicU64,
     pub(crate) ttl: Duration,
     pub(crate) owners: Ownership,
@@ -188,6 +191,7 @@ impl UnionFs {
             tree: RwLock::new(()),
             files: DashMap::new(),
             dirs: DashMap::new(),
+            kept: DashMap::new(),
             next_fh: AtomicU64::new(1),
             ttl: cfg.timeout,
             owners: cfg.ownership,
@@ -368,7 +372,10 @@ impl UnionFs {
 
     /// Real stat of a node now (no open file).
     pub(crate) fn stat_node(&self, node: &Node) -> io::Result<libc::stat> {
-        self.source(node)?.stat()
+        match self.unlinked_stat(node) {
+            Some(st) => st,
+            None => self.source(node)?.stat(),
+        }
     }
 
     /// Where a node's data and metadata are read from now.
@@ -396,12 +403,10 @@ impl UnionFs {
     }
 
     /// Attributes as the mount shows them, with inode number `ino`.
-    pub(crate) fn attr(&self, ino: u64, mut st: libc::stat, unlinked: bool) -> FileAttr {
+    pub(crate) fn attr(&self, ino: u64, mut st: libc::stat) -> FileAttr {
         self.owners.show(&mut st);
         let kind = kind_of_mode(st.st_mode);
-        let nlink = if unlinked {
-            0
-        } else if kind == FileType::Directory && self.static_nlink {
+        let nlink = if kind == FileType::Directory && self.static_nlink {
             1
         } else {
             st.st_nlink as u32
@@ -441,17 +446,16 @@ impl UnionFs {
 
     /// Applies overrides to a real stat of `node`.
     pub(crate) fn show(&self, node: &Node, mut st: libc::stat) -> io::Result<FileAttr> {
-        let (unlinked, upper) = {
-            let s = node.state.lock();
-            (s.links.is_empty(), s.upper)
-        };
+        let unlinked = node.state.lock().links.is_empty();
         if !unlinked {
             if let Some(o) = self.override_of(node)? {
                 o.apply(&mut st);
             }
         }
-        // An open lower file stays linked in its layer; the union has unlinked it.
-        Ok(self.attr(self.inodes.shown(node.ino), st, unlinked && !upper))
+        // The link count is the real file's, also once the union has
+        // unlinked it (as kernel overlayfs shows): 0 for an upper file, the
+        // count in its layer for a lower one, which stays linked there.
+        Ok(self.attr(self.inodes.shown(node.ino), st))
     }
 
     pub(crate) fn new_fh(&self) -> u64 {

@@ -1165,3 +1165,136 @@ fn descriptors_opened_before_copy_up_match_kernel_overlayfs() {
         diffs.join("\n")
     );
 }
+
+/// Descriptors of files whose last name is gone (unlinked, removed or
+/// replaced by a rename): what `fstat`, `getdents`, `lseek`, and changes
+/// through them show, for lower and upper files of every kind (FUSE opens
+/// no fifo, device or directory through the daemon, so those have no
+/// handle of strata-fs's).
+fn exercise_nameless_descriptors(m: &Path) -> Vec<(String, String)> {
+    use nix::sys::stat::{mknod, Mode, SFlag};
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut rec = |label: &str, v: String| out.push((label.to_string(), v));
+    let p = |s: &str| m.join(s);
+    let open = |name: &str, write: bool| {
+        OpenOptions::new()
+            .read(true)
+            .write(write)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(p(name))
+            .unwrap()
+    };
+    let fstat = |f: &File| {
+        f.metadata().map(|m| {
+            let (size, nlink) = if m.is_dir() {
+                (0, 0)
+            } else {
+                (m.len(), m.nlink())
+            };
+            format!(
+                "mode={:o} uid={} size={size} nlink={nlink}",
+                m.mode(),
+                m.uid()
+            )
+        })
+    };
+    let getdents = |f: &File| -> io::Result<Vec<String>> {
+        let dir = nix_io(nix::dir::Dir::from(f.try_clone()?))?;
+        let mut names = Vec::new();
+        for e in dir.into_iter() {
+            names.push(nix_io(e)?.file_name().to_string_lossy().into_owned());
+        }
+        names.retain(|n| n != "." && n != "..");
+        Ok(names)
+    };
+    let change = |f: &File| -> io::Result<()> {
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        std::os::unix::fs::fchown(f, Some(5), Some(6))?;
+        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(FIXED_TIME as u64))
+    };
+    mknod(
+        &p("upfifo"),
+        SFlag::S_IFIFO,
+        Mode::from_bits_truncate(0o644),
+        0,
+    )
+    .unwrap();
+    fs::create_dir(p("updir")).unwrap();
+
+    let mut keep = Vec::new();
+    for (name, write, dir) in [
+        ("emptydir", false, true),
+        ("updir", false, true),
+        ("fifo", true, false),
+        ("chardev", true, false),
+        ("upfifo", true, false),
+        ("plain", false, false),
+        ("hard2", false, false),
+        ("owned", true, false),
+    ] {
+        let f = open(name, write);
+        let removed = if dir {
+            fs::remove_dir(p(name))
+        } else {
+            fs::remove_file(p(name))
+        };
+        rec(&format!("{name}: remove"), show(removed));
+        rec(&format!("{name}: fstat"), show(fstat(&f)));
+        if dir {
+            rec(&format!("{name}: getdents"), show(getdents(&f)));
+        } else {
+            rec(
+                &format!("{name}: lseek"),
+                show((&f).seek(SeekFrom::Start(0))),
+            );
+        }
+        // A lower fifo or device the kernel would bring back (see
+        // `nameless_copy_up_errno`): not changed here.
+        if !matches!(name, "fifo" | "chardev") {
+            rec(&format!("{name}: change"), show(change(&f)));
+            rec(&format!("{name}: fstat after"), show(fstat(&f)));
+        }
+        keep.push(f);
+    }
+    // A lower file another one was renamed over.
+    let f = open("plain2", false);
+    rec("replaced: rename", show(fs::rename(p("top"), p("plain2"))));
+    rec("replaced: fstat", show(fstat(&f)));
+    rec("replaced: change", show(change(&f)));
+    rec("replaced: fstat after", show(fstat(&f)));
+    rec("root", show(ls(m)));
+    out
+}
+
+/// Descriptors of files with no name left in the union see what they do
+/// through kernel overlayfs.
+#[test]
+fn nameless_descriptors_match_kernel_overlayfs() {
+    require_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let run_on = |name: &str, strata: bool| {
+        let s = side(&tmp.path().join(name));
+        let _m = if strata {
+            Mount::strata(&lower_refs(&s), Some((&s.upper, &s.work)), &s.mnt, "dev")
+        } else {
+            Mount::kernel(&lower_refs(&s), Some((&s.upper, &s.work)), &s.mnt)
+        };
+        let seen = exercise_nameless_descriptors(&s.mnt);
+        (seen, snapshot(&s.mnt))
+    };
+    let (kernel, ktree) = run_on("kernel", false);
+    let (strata, stree) = run_on("strata", true);
+    assert_eq!(kernel.len(), strata.len());
+    let diffs: Vec<String> = kernel
+        .iter()
+        .zip(&strata)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| format!("{}:\n   kernel {}\n   strata {}", a.0, a.1, b.1))
+        .collect();
+    assert!(
+        diffs.is_empty(),
+        "descriptors of nameless files differ:\n{}",
+        diffs.join("\n")
+    );
+    assert_same_tree("after the operations", &ktree, &stree);
+}

@@ -308,6 +308,37 @@ fn mmap_read(f: &File, off: u64, len: usize) -> io::Result<String> {
     Ok(lossy(&b[..n]))
 }
 
+/// Whether `k` and `s`, what `op` saw on kernel overlayfs and on strata-fs,
+/// differ only where FUSE cannot follow the kernel (README, design notes:
+/// what an old descriptor sees): a descriptor opened on a lower file
+/// before it was copied up reads and `fstat`s the copy on both, but a
+/// mapping made through it maps the lower file on the kernel (its old data
+/// and size; a truncated copy's end does not apply), where FUSE maps the
+/// mount's one inode, the copy. So strata-fs's mapping must show what its
+/// descriptor reads, and the kernel's must not.
+pub fn maps_the_file_opened(op: &Op, k: &Seen, s: &Seen, k_fds: &mut Fds, s_fds: &mut Fds) -> bool {
+    let Op::MmapRead { slot, off, len } = *op else {
+        return false;
+    };
+    let as_read = |fds: &mut Fds| with(fds, slot, |f| mapped_as_read(f, off, len));
+    k.result != as_read(k_fds) && s.result == as_read(s_fds)
+}
+
+/// What a mapping of the file `f` reads shows at `off..off + len`, read
+/// through `f`: its bytes, zeros from its end to the end of its last
+/// page, and EFAULT from the next page on (see `mmap_read`).
+fn mapped_as_read(f: &File, off: u64, len: usize) -> io::Result<String> {
+    let page = nix_io(nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE))?
+        .map_or(4096, |p| p as u64);
+    let end = f.metadata()?.len().next_multiple_of(page);
+    if off >= end {
+        return Err(io::Error::from_raw_os_error(libc::EFAULT));
+    }
+    let mut b = vec![0; len.min((end - off) as usize)];
+    f.read_at(&mut b, off)?;
+    Ok(lossy(&b))
+}
+
 /// Writes through a shared writable mapping and syncs it; as `mmap_read`,
 /// past the end of the file is EFAULT rather than SIGBUS.
 fn mmap_write(f: &File, off: u64, data: &[u8]) -> io::Result<usize> {
