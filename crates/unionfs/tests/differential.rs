@@ -13,6 +13,20 @@ use std::path::Path;
 
 use common::*;
 
+/// Panics listing every step whose outcome differs between the kernel's
+/// run and strata-fs's.
+fn assert_same_steps(what: &str, kernel: &[(String, String)], strata: &[(String, String)]) {
+    assert_eq!(kernel.len(), strata.len(), "{what}: different step counts");
+    let diffs: Vec<String> = kernel
+        .iter()
+        .zip(strata)
+        .enumerate()
+        .filter(|(_, (a, b))| a != b)
+        .map(|(i, (a, b))| format!("step {i} {}:\n   kernel {}\n   strata {}", a.0, a.1, b.1))
+        .collect();
+    assert!(diffs.is_empty(), "{what} differ:\n{}", diffs.join("\n"));
+}
+
 /// Stat summary that two unions must agree on (no inode or device numbers).
 fn st(p: &Path) -> io::Result<String> {
     let m = fs::symlink_metadata(p)?;
@@ -656,21 +670,7 @@ fn strata_matches_kernel_overlayfs() {
         let _m = Mount::strata(&lower_refs(&s), Some((&s.upper, &s.work)), &s.mnt, "");
         (exercise(&s.mnt), snapshot(&s.mnt))
     };
-    let mut diffs = Vec::new();
-    for (i, (a, b)) in kres.iter().zip(sres.iter()).enumerate() {
-        if a != b {
-            diffs.push(format!(
-                "step {i} {:?}:\n   kernel {}\n   strata {}",
-                a.0, a.1, b.1
-            ));
-        }
-    }
-    assert_eq!(kres.len(), sres.len());
-    assert!(
-        diffs.is_empty(),
-        "operation results differ:\n{}",
-        diffs.join("\n")
-    );
+    assert_same_steps("operation results", &kres, &sres);
     assert_same_tree("after the operations", &ktree, &stree);
 
     // The upper dir strata wrote is valid overlayfs: the kernel reads it the same.
@@ -919,17 +919,7 @@ fn other_users_match_kernel_overlayfs() {
             .any(|(n, r)| n == "acl grants nobody" && r.starts_with("0 granted")),
         "the oracle does not grant through the ACL: {kernel:?}"
     );
-    let diffs: Vec<String> = kernel
-        .iter()
-        .zip(&strata)
-        .filter(|(a, b)| a != b)
-        .map(|(a, b)| format!("{}:\n   kernel {}\n   strata {}", a.0, a.1, b.1))
-        .collect();
-    assert!(
-        diffs.is_empty(),
-        "results for other users differ:\n{}",
-        diffs.join("\n")
-    );
+    assert_same_steps("results for other users", &kernel, &strata);
 }
 
 /// Opening a lower file with O_TRUNC copies none of its data up (the
@@ -1284,17 +1274,6 @@ fn nameless_descriptors_match_kernel_overlayfs() {
     };
     let (kernel, ktree) = run_on("kernel", false);
     let (strata, stree) = run_on("strata", true);
-    assert_eq!(kernel.len(), strata.len());
-    let diffs: Vec<String> = kernel
-        .iter()
-        .zip(&strata)
-        .filter(|(a, b)| a != b)
-        .map(|(a, b)| format!("{}:\n   kernel {}\n   strata {}", a.0, a.1, b.1))
-        .collect();
-    assert!(
-        diffs.is_empty(),
-        "descriptors of nameless files differ:\n{}",
-        diffs.join("\n")
-    );
+    assert_same_steps("descriptors of nameless files", &kernel, &strata);
     assert_same_tree("after the operations", &ktree, &stree);
 }
