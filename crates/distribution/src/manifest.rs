@@ -94,6 +94,8 @@ pub struct Index {
 }
 
 /// A parsed manifest of either kind.
+// One lives per request or pull step; boxing the larger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Manifest {
     Image(ImageManifest),

@@ -25,6 +25,7 @@ pub mod objects;
 mod progress;
 pub mod rebuild;
 pub mod reference;
+pub mod registry;
 pub mod rootfs;
 pub mod store;
 mod tarimport;
