@@ -142,10 +142,12 @@ pub fn put_manifest(
         .db_mut()
         .conn_mut()
         .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Not `INSERT OR REPLACE`: replacing the row would cascade to its tags.
     tx.execute(
-        "INSERT OR REPLACE INTO registry_manifests
+        "INSERT INTO registry_manifests
          (repo, digest, media_type, size, artifact_type, annotations, subject, image_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (repo, digest) DO UPDATE SET image_id = excluded.image_id",
         params![
             repo,
             m.digest.hex(),
