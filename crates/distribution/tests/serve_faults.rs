@@ -31,7 +31,10 @@ fn client_gone_mid_upload_leaves_no_blob_and_can_resume() {
 
     // Nothing is visible, now or after the server noticed.
     std::thread::sleep(Duration::from_millis(300));
-    let r = client().head(s.url(&format!("/v2/r/blobs/{d}"))).send().unwrap();
+    let r = client()
+        .head(s.url(&format!("/v2/r/blobs/{d}")))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert!(!s.blob_file(&d).exists());
     // What arrived is kept: the client resumes from the offset it is told.
@@ -45,7 +48,10 @@ fn client_gone_mid_upload_leaves_no_blob_and_can_resume() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 201);
-    let got = client().get(s.url(&format!("/v2/r/blobs/{d}"))).send().unwrap();
+    let got = client()
+        .get(s.url(&format!("/v2/r/blobs/{d}")))
+        .send()
+        .unwrap();
     assert_eq!(got.bytes().unwrap().as_ref(), &data[..]);
 
     // A monolithic upload cut short never becomes a blob.
@@ -61,7 +67,10 @@ fn client_gone_mid_upload_leaves_no_blob_and_can_resume() {
     c.write_all(&other[..10_000]).unwrap();
     drop(c);
     std::thread::sleep(Duration::from_millis(300));
-    let r = client().head(s.url(&format!("/v2/r/blobs/{od}"))).send().unwrap();
+    let r = client()
+        .head(s.url(&format!("/v2/r/blobs/{od}")))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 404);
     assert!(!s.blob_file(&od).exists());
 }
@@ -71,7 +80,11 @@ fn stale_sessions_expire() {
     let s = TestServer::with(|c| c.upload_timeout = Duration::from_millis(500));
     let r = client().post(s.url("/v2/r/blobs/uploads/")).send().unwrap();
     let loc = r.headers()["Location"].to_str().unwrap().to_string();
-    client().patch(s.url(&loc)).body(vec![1u8; 1000]).send().unwrap();
+    client()
+        .patch(s.url(&loc))
+        .body(vec![1u8; 1000])
+        .send()
+        .unwrap();
     assert_eq!(s.tmp_files().len(), 1);
     std::thread::sleep(Duration::from_millis(1500));
     let r = client().get(s.url(&loc)).send().unwrap();
@@ -99,19 +112,28 @@ fn same_blob_pushed_at_once_is_stored_once() {
                         .unwrap();
                     assert_eq!(r.status(), 201);
                 } else {
-                    let r = client().post(s.url(&format!("/v2/{repo}/blobs/uploads/"))).send().unwrap();
+                    let r = client()
+                        .post(s.url(&format!("/v2/{repo}/blobs/uploads/")))
+                        .send()
+                        .unwrap();
                     let loc = r.headers()["Location"].to_str().unwrap().to_string();
                     for (n, chunk) in data.chunks(1 << 20).enumerate() {
                         let start = n << 20;
                         let r = client()
                             .patch(s.url(&loc))
-                            .header("Content-Range", format!("{start}-{}", start + chunk.len() - 1))
+                            .header(
+                                "Content-Range",
+                                format!("{start}-{}", start + chunk.len() - 1),
+                            )
                             .body(chunk.to_vec())
                             .send()
                             .unwrap();
                         assert_eq!(r.status(), 202);
                     }
-                    let r = client().put(s.url(&format!("{loc}?digest={d}"))).send().unwrap();
+                    let r = client()
+                        .put(s.url(&format!("{loc}?digest={d}")))
+                        .send()
+                        .unwrap();
                     assert_eq!(r.status(), 201);
                 }
             });
@@ -124,7 +146,10 @@ fn same_blob_pushed_at_once_is_stored_once() {
     assert_eq!(blobs, vec![std::ffi::OsString::from(&d["sha256:".len()..])]);
     assert!(s.tmp_files().is_empty(), "{:?}", s.tmp_files());
     for repo in ["r0", "r1"] {
-        let r = client().head(s.url(&format!("/v2/{repo}/blobs/{d}"))).send().unwrap();
+        let r = client()
+            .head(s.url(&format!("/v2/{repo}/blobs/{d}")))
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
 }
@@ -132,7 +157,9 @@ fn same_blob_pushed_at_once_is_stored_once() {
 #[test]
 fn fifty_concurrent_pulls() {
     let s = TestServer::start();
-    let big: Vec<u8> = (0..4_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    let big: Vec<u8> = (0..4_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
     let img = TinyImage::new(&[("big", &big), ("small", b"x")]);
     s.push_image("pull/me", "v1", &img);
     let layer = sha256(&img.layer);
@@ -144,7 +171,10 @@ fn fifty_concurrent_pulls() {
                 let m = c.get(s.url("/v2/pull/me/manifests/v1")).send().unwrap();
                 assert_eq!(m.status(), 200);
                 assert_eq!(m.bytes().unwrap().as_ref(), &img.manifest[..]);
-                let b = c.get(s.url(&format!("/v2/pull/me/blobs/{layer}"))).send().unwrap();
+                let b = c
+                    .get(s.url(&format!("/v2/pull/me/blobs/{layer}")))
+                    .send()
+                    .unwrap();
                 assert_eq!(b.status(), 200);
                 assert_eq!(sha256(&b.bytes().unwrap()), *layer);
             });
@@ -182,9 +212,15 @@ fn gc_keeps_what_the_registry_references() {
     assert_eq!(r.status(), 404);
 
     // Deleted from the registry, the blobs go at the next prune.
-    client().delete(s.url(&format!("/v2/r/manifests/{md}"))).send().unwrap();
+    client()
+        .delete(s.url(&format!("/v2/r/manifests/{md}")))
+        .send()
+        .unwrap();
     for d in [sha256(&img.layer), sha256(&img.config), loose.clone()] {
-        client().delete(s.url(&format!("/v2/r/blobs/{d}"))).send().unwrap();
+        client()
+            .delete(s.url(&format!("/v2/r/blobs/{d}")))
+            .send()
+            .unwrap();
     }
     let mut store = layerstore::Store::open(&s.root()).unwrap();
     layerstore::gc::prune(&mut store).unwrap();
