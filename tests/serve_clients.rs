@@ -52,6 +52,19 @@ impl Drop for Serve {
     }
 }
 
+/// `strata images` of `root` once it lists `name` (pushed images are
+/// imported just after the push is acknowledged).
+fn wait_listed(root: &Path, name: &str) -> String {
+    for _ in 0..300 {
+        let images = ok(strata(root).arg("images"));
+        if images.contains(name) {
+            return images;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{name} not listed after 30 s");
+}
+
 fn skopeo() -> Command {
     let mut c = Command::new("skopeo");
     c.arg("--insecure-policy");
@@ -116,11 +129,8 @@ fn skopeo_curl_and_strata_run() {
     assert!(tags.contains("\"v1\""), "{tags}");
 
     // A stored image on the server's store, which runs.
-    let images = ok(strata(&root).args(["images"]));
-    assert!(
-        images.contains("test/busybox") && images.contains("v1"),
-        "{images}"
-    );
+    let images = wait_listed(&root, "test/busybox");
+    assert!(images.contains("v1"), "{images}");
     let (code, stdout, err) = out(strata(&root).args(["run", "--rm", "test/busybox:v1"]));
     assert_eq!(
         (code, stdout.as_str()),
@@ -195,8 +205,7 @@ fn podman_push_and_pull() {
         .cmd()
         .args(["push", "--tls-verify=false", "localhost/bb:1"])
         .arg(format!("{a}/pod/busybox:1")));
-    let images = ok(strata(&root).args(["images"]));
-    assert!(images.contains("pod/busybox"), "{images}");
+    wait_listed(&root, "pod/busybox");
 
     // strata serve → podman
     ok(podman.cmd().args(["rmi", "-a", "-f"]));
@@ -310,7 +319,7 @@ fn kill_9_during_pushes_leaves_fsck_clean() {
         .args(["copy", "--dest-tls-verify=false"])
         .arg(format!("oci:{}", layout.display()))
         .arg(format!("docker://{}/killed/final:v1", s.addr)));
-    assert!(ok(strata(&root).arg("images")).contains("killed/final"));
+    wait_listed(&root, "killed/final");
     ok(strata(&root).args(["system", "prune"]));
     let (code, stdout, err) = out(strata(&root).arg("fsck"));
     assert_eq!(code, 0, "{stdout}{err}");

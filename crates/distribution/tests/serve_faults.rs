@@ -192,6 +192,7 @@ fn gc_keeps_what_the_registry_references() {
     // never what was pushed.
     let r = client().post(s.url("/v2/r/blobs/uploads/")).send().unwrap();
     let loc = r.headers()["Location"].to_str().unwrap().to_string();
+    s.wait_for_images(1);
     {
         let mut store = layerstore::Store::open(&s.root()).unwrap();
         // Untag locally: the image is dangling and prune deletes it, but

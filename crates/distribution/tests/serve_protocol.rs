@@ -347,6 +347,22 @@ fn manifests() {
         &serde_json::to_vec(&lying).unwrap(),
     );
     assert_eq!(error_code(r), "MANIFEST_INVALID");
+    // A config that does not list one diff_id per layer.
+    let mut config: Value = serde_json::from_slice(&img.config).unwrap();
+    config["rootfs"]["diff_ids"] = json!([sha256(&img.layer), sha256(&img.layer)]);
+    let config = serde_json::to_vec(&config).unwrap();
+    s.push_blob("app", &config);
+    let mut two: Value = serde_json::from_slice(&img.manifest).unwrap();
+    two["config"]["digest"] = json!(sha256(&config));
+    two["config"]["size"] = json!(config.len());
+    let r = s.put_manifest(
+        "app",
+        "v1",
+        OCI_MANIFEST,
+        &serde_json::to_vec(&two).unwrap(),
+    );
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(r), "MANIFEST_INVALID");
     // Too large: 413.
     let big = vec![b' '; (4 << 20) + 1];
     let r = s.put_manifest("app", "v1", OCI_MANIFEST, &big);
@@ -376,8 +392,8 @@ fn manifests() {
     }
     // The image is a stored image, tagged app:v1.
     {
+        let list = s.wait_for_images(1);
         let store = layerstore::Store::open(&s.root()).unwrap();
-        let list = layerstore::images::list(&store).unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(
             (list[0].repository.as_str(), list[0].tag.as_str()),
@@ -434,6 +450,37 @@ fn manifests() {
         .unwrap()
         .iter()
         .all(|i| i.tag == "<none>"));
+}
+
+#[test]
+fn an_image_the_store_refuses_is_kept_but_not_stored() {
+    let s = TestServer::start();
+    let good = TinyImage::new(&[("f", b"good")]);
+    let bad = TinyImage::new(&[("f", b"bad")]);
+    // The config names another layer's diff_id: found only on import.
+    let mut config: Value = serde_json::from_slice(&bad.config).unwrap();
+    config["rootfs"]["diff_ids"] = json!([sha256(&good.layer)]);
+    let config = serde_json::to_vec(&config).unwrap();
+    let mut manifest: Value = serde_json::from_slice(&bad.manifest).unwrap();
+    manifest["config"]["digest"] = json!(sha256(&config));
+    manifest["config"]["size"] = json!(config.len());
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    s.push_blob("r", &bad.layer);
+    s.push_blob("r", &config);
+    let r = s.put_manifest("r", "bad", OCI_MANIFEST, &manifest);
+    assert_eq!(r.status(), 201);
+    // The next push is imported after it; the refused one never is.
+    s.push_image("r", "good", &good);
+    let list = s.wait_for_images(1);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].tag, "good");
+    let store = layerstore::Store::open(&s.root()).unwrap();
+    assert!(layerstore::registry::pending_imports(&store)
+        .unwrap()
+        .is_empty());
+    let r = client().get(s.url("/v2/r/manifests/bad")).send().unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 #[test]
@@ -596,8 +643,7 @@ fn referrers() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().unwrap()["manifests"], json!([]));
     // The artifact is kept by the registry but is not an image.
-    let store = layerstore::Store::open(&s.root()).unwrap();
-    assert_eq!(layerstore::images::list(&store).unwrap().len(), 1);
+    assert_eq!(s.wait_for_images(1).len(), 1);
 }
 
 #[test]

@@ -7,7 +7,10 @@
 //!
 //! A pushed image manifest is also imported ([`import_image`]) so the image
 //! is an ordinary stored image: its layers go through the same verified
-//! file-level import as `load`, and it is tagged `REPO:TAG` locally.
+//! file-level import as `load`, and it is tagged `REPO:TAG` locally. The
+//! import runs after the push is acknowledged, from a queue in the database
+//! (`registry_imports`), so a server killed before it finishes does it when
+//! it starts again.
 
 use std::fs::File;
 use std::path::Path;
@@ -49,6 +52,12 @@ CREATE TABLE IF NOT EXISTS registry_tags (
     PRIMARY KEY (repo, tag),
     FOREIGN KEY (repo, digest) REFERENCES registry_manifests(repo, digest) ON DELETE CASCADE
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS registry_imports (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    repo   TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    UNIQUE (repo, digest)
+);
 ";
 
 /// Blobs the registry keeps (for gc) and fsck checks.
@@ -130,14 +139,17 @@ pub fn unlink_blob(store: &Store, repo: &str, d: &Digest) -> Result<bool> {
 }
 
 /// Records a pushed manifest (its bytes already stored) and points `tag`
-/// at it, in one transaction. (Its image, if any, was tagged locally when
-/// imported.)
+/// at it, in one transaction. An image manifest (`import`) not yet
+/// imported is queued for [`import_image`]; one already imported gets the
+/// local tag `repo:tag` at once.
 pub fn put_manifest(
     store: &mut Store,
     repo: &str,
     m: &ManifestRow,
     tag: Option<&str>,
+    import: bool,
 ) -> Result<()> {
+    let local = tag.map(|t| local_tag(repo, t)).transpose()?;
     let tx = store
         .db_mut()
         .conn_mut()
@@ -145,9 +157,9 @@ pub fn put_manifest(
     // Not `INSERT OR REPLACE`: replacing the row would cascade to its tags.
     tx.execute(
         "INSERT INTO registry_manifests
-         (repo, digest, media_type, size, artifact_type, annotations, subject, image_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (repo, digest) DO UPDATE SET image_id = excluded.image_id",
+         (repo, digest, media_type, size, artifact_type, annotations, subject)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (repo, digest) DO NOTHING",
         params![
             repo,
             m.digest.hex(),
@@ -156,7 +168,6 @@ pub fn put_manifest(
             m.artifact_type,
             m.annotations,
             m.subject.as_ref().map(|d| d.hex().to_string()),
-            m.image_id.as_ref().map(|d| d.hex().to_string()),
         ],
     )?;
     if let Some(t) = tag {
@@ -164,6 +175,85 @@ pub fn put_manifest(
             "INSERT OR REPLACE INTO registry_tags (repo, tag, digest) VALUES (?1, ?2, ?3)",
             params![repo, t, m.digest.hex()],
         )?;
+    }
+    let image: Option<String> = tx.query_row(
+        "SELECT image_id FROM registry_manifests WHERE repo = ?1 AND digest = ?2",
+        params![repo, m.digest.hex()],
+        |r| r.get(0),
+    )?;
+    match (image, local) {
+        (Some(id), Some(name)) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO tags (name, image_id) SELECT ?1, id FROM images WHERE id = ?2",
+                params![name, id],
+            )?;
+        }
+        (None, _) if import => {
+            tx.execute(
+                "INSERT OR IGNORE INTO registry_imports (repo, digest) VALUES (?1, ?2)",
+                params![repo, m.digest.hex()],
+            )?;
+        }
+        _ => {}
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Queued imports, oldest first: (repository, manifest digest).
+pub fn pending_imports(store: &Store) -> Result<Vec<(String, Digest)>> {
+    let mut st = store
+        .db()
+        .conn()
+        .prepare("SELECT repo, digest FROM registry_imports ORDER BY seq")?;
+    let v = st
+        .query_map([], |r| Ok((r.get(0)?, digest(r.get(1)?)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}
+
+/// Ends a queued import: records the image made from manifest `d` (none
+/// if the import failed) and gives it the local tags of every tag of `repo`
+/// that points at `d` now.
+pub fn finish_import(
+    store: &mut Store,
+    repo: &str,
+    d: &Digest,
+    image: Option<&Digest>,
+) -> Result<()> {
+    let tags: Vec<String> = {
+        let mut st = store
+            .db()
+            .conn()
+            .prepare("SELECT tag FROM registry_tags WHERE repo = ?1 AND digest = ?2")?;
+        let v = st
+            .query_map(params![repo, d.hex()], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        v
+    };
+    let locals = tags
+        .iter()
+        .map(|t| local_tag(repo, t))
+        .collect::<Result<Vec<_>>>()?;
+    let tx = store
+        .db_mut()
+        .conn_mut()
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "DELETE FROM registry_imports WHERE repo = ?1 AND digest = ?2",
+        params![repo, d.hex()],
+    )?;
+    if let Some(id) = image {
+        tx.execute(
+            "UPDATE registry_manifests SET image_id = ?3 WHERE repo = ?1 AND digest = ?2",
+            params![repo, d.hex(), id.hex()],
+        )?;
+        for name in &locals {
+            tx.execute(
+                "INSERT OR REPLACE INTO tags (name, image_id) VALUES (?1, ?2)",
+                params![name, id.hex()],
+            )?;
+        }
     }
     tx.commit()?;
     Ok(())
@@ -336,34 +426,41 @@ fn strings(store: &Store, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Str
     Ok(v)
 }
 
-/// Imports a pushed image manifest's image: `layers` are the layer blob
-/// digests (in `blobs/sha256/`, verified on upload), bottom first, checked
-/// against the config's diff_ids as they are imported. The image is tagged
-/// `repo:tag` when a tag is given. Layers the store has are not read.
+/// Checks that `config` is an image config with one diff_id per layer
+/// (what can be known before the layers are read).
+pub fn check_image_config(config: &[u8], config_digest: &Digest, layers: usize) -> Result<()> {
+    diff_ids(config, config_digest, layers).map(drop)
+}
+
+fn diff_ids(config: &[u8], config_digest: &Digest, layers: usize) -> Result<Vec<Digest>> {
+    let what = format!("config {config_digest}");
+    let parsed = parse_config(config, &what)?;
+    let ids = parsed.rootfs().diff_ids();
+    if ids.len() != layers {
+        return Err(Error::BadJson {
+            path: what,
+            reason: format!("{} diff_ids for {layers} layers", ids.len()),
+        });
+    }
+    ids.iter().map(|d| d.parse()).collect()
+}
+
+/// Imports a pushed image manifest's image, untagged (see
+/// [`finish_import`]): `layers` are the layer blob digests (in
+/// `blobs/sha256/`, verified on upload), bottom first, checked against the
+/// config's diff_ids as they are imported. Layers the store has are not
+/// read.
 pub fn import_image(
     store: &mut Store,
     config: &[u8],
     config_digest: &Digest,
     layers: &[Digest],
-    local: Option<(&str, &str)>,
 ) -> Result<StoredImage> {
-    let parsed = parse_config(config, &format!("config {config_digest}"))?;
-    let diff_ids = parsed.rootfs().diff_ids();
-    if diff_ids.len() != layers.len() {
-        return Err(Error::BadJson {
-            path: format!("config {config_digest}"),
-            reason: format!("{} diff_ids for {} layers", diff_ids.len(), layers.len()),
-        });
-    }
-    let tags = local
-        .map(|(repo, tag)| local_tag(repo, tag))
-        .transpose()?
-        .into_iter()
-        .collect::<Vec<_>>();
+    let diff_ids = diff_ids(config, config_digest, layers.len())?;
     let mut pending = store.begin()?;
     for (blob, diff_id) in layers.iter().zip(diff_ids) {
         let expect = LayerExpect {
-            diff_id: Some(diff_id.parse()?),
+            diff_id: Some(diff_id),
             ..LayerExpect::default()
         };
         // A layer the store has is not read again (add_layer skips it).
@@ -371,7 +468,7 @@ pub fn import_image(
         let r = File::open(&path).ctx(|| format!("opening {}", path.display()))?;
         store.add_layer(&mut pending, &blob.to_string(), r, &expect)?;
     }
-    store.commit(pending, config, Some(config_digest), &tags)
+    store.commit(pending, config, Some(config_digest), &[])
 }
 
 /// Reads a small blob (a config) of the registry, refusing big ones.

@@ -1,8 +1,8 @@
 //! `GET`/`HEAD`/`PUT`/`DELETE /v2/NAME/manifests/REF`. A manifest is
 //! accepted only when every blob (or, for an index, every manifest) it
-//! names is in the repository; an image manifest is then imported so the
-//! image is an ordinary stored image tagged `NAME:TAG` (see
-//! `layerstore::registry`).
+//! names is in the repository; an image manifest is then queued for import
+//! ([`super::importer`]) so the image becomes an ordinary stored image
+//! tagged `NAME:TAG`.
 
 use axum::body::Body;
 use axum::http::{header, Request, Response, StatusCode};
@@ -121,7 +121,7 @@ fn check_references(s: &Store, repo: &str, m: &Manifest) -> ApiResult<()> {
 /// An image manifest strata can store as an image: an image config and
 /// tar layers (plain, gzip, zstd). Artifacts and foreign layers are kept
 /// by the registry only.
-fn importable(m: &Manifest) -> bool {
+pub(crate) fn importable(m: &Manifest) -> bool {
     let Manifest::Image(i) = m else {
         return false;
     };
@@ -137,55 +137,20 @@ fn importable(m: &Manifest) -> bool {
         })
 }
 
-/// Whether a store error is the pushed content's fault (reported as
-/// `MANIFEST_INVALID`) rather than the server's.
-fn content_error(e: &layerstore::Error) -> bool {
-    use layerstore::Error::*;
-    matches!(
-        e,
-        DigestMismatch { .. }
-            | SizeMismatch { .. }
-            | InvalidDigest(_)
-            | InvalidReference(..)
-            | BadEntry { .. }
-            | BadTar { .. }
-            | UnknownMediaType(_)
-            | BadJson { .. }
-    )
-}
-
-fn import(s: &mut Store, repo: &str, tag: Option<&str>, m: &Manifest) -> ApiResult<Option<Digest>> {
+/// For an image strata will store: the config must be an image config with
+/// one diff_id per layer (the layers themselves are checked when imported,
+/// after the push; see `importer`).
+fn check_config(s: &Store, m: &Manifest) -> ApiResult<()> {
     let Manifest::Image(i) = m else {
-        return Ok(None);
+        return Ok(());
     };
-    if !importable(m) {
-        return Ok(None);
-    }
-    let config_digest = desc_digest(&i.config)?;
-    let layers = i
-        .layers
-        .iter()
-        .map(desc_digest)
-        .collect::<ApiResult<Vec<_>>>()?;
-    let config = registry::read_small_blob(s, &config_digest)?;
-    let stored =
-        registry::import_image(s, &config, &config_digest, &layers, tag.map(|t| (repo, t)))
-            .map_err(|e| {
-                if content_error(&e) {
-                    invalid(format!("image cannot be stored: {e}"))
-                } else {
-                    ApiError::from(e)
-                }
-            })?;
-    Ok(Some(stored.id))
+    let d = desc_digest(&i.config)?;
+    let config = registry::read_small_blob(s, &d)?;
+    registry::check_image_config(&config, &d, i.layers.len())
+        .map_err(|e| invalid(format!("image config: {e}")))
 }
 
-fn row(
-    digest: Digest,
-    size: u64,
-    m: &Manifest,
-    image_id: Option<Digest>,
-) -> ApiResult<ManifestRow> {
+fn row(digest: Digest, size: u64, m: &Manifest) -> ApiResult<ManifestRow> {
     let (artifact_type, annotations) = match m {
         Manifest::Image(i) => (
             i.artifact_type
@@ -202,7 +167,7 @@ fn row(
         artifact_type,
         annotations: annotations.map(|a| serde_json::Value::Object(a.clone()).to_string()),
         subject: m.subject().map(desc_digest).transpose()?,
-        image_id,
+        image_id: None,
     })
 }
 
@@ -218,14 +183,6 @@ pub async fn put(
             format!("manifest larger than {MAX_MANIFEST} bytes"),
         )
     };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_MANIFEST as u64) {
-        return Err(too_large());
-    }
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -248,21 +205,25 @@ pub async fn put(
     };
     let m = Manifest::parse(content_type.as_deref(), &bytes).map_err(|e| invalid(e.to_string()))?;
     let (name, d) = (repo.clone(), digest.clone());
-    let subject = app
+    let (subject, queued) = app
         .pool
         .run(move |s| {
             // Held until the manifest is recorded, so gc keeps its blobs.
             let _lock = s.layout().lock(false)?;
             check_references(s, &name, &m)?;
+            let import = importable(&m);
+            if import {
+                check_config(s, &m)?;
+            }
             layerstore::blobs::put(s.layout(), &bytes, Some(&d))?;
-            let image_id = import(s, &name, tag.as_deref(), &m)?;
-            let row = row(d, bytes.len() as u64, &m, image_id)?;
-            // Everything it names reaches the disk before the row does.
-            s.layout().sync()?;
-            registry::put_manifest(s, &name, &row, tag.as_deref())?;
-            Ok(row.subject)
+            let row = row(d, bytes.len() as u64, &m)?;
+            registry::put_manifest(s, &name, &row, tag.as_deref(), import)?;
+            Ok((row.subject, import))
         })
         .await?;
+    if queued {
+        app.importer.notify_one();
+    }
     let mut hdrs = vec![
         ("Location", format!("/v2/{repo}/manifests/{digest}")),
         ("Docker-Content-Digest", digest.to_string()),

@@ -7,6 +7,7 @@
 mod auth;
 mod blobs;
 pub mod error;
+mod importer;
 mod listing;
 mod manifests;
 mod pool;
@@ -54,6 +55,8 @@ pub(crate) struct App {
     uploads: uploads::Uploads,
     auth: Option<Arc<auth::Htpasswd>>,
     read_only: bool,
+    /// Wakes the importer after a manifest is queued.
+    importer: Arc<tokio::sync::Notify>,
 }
 
 /// A bound server, not yet accepting.
@@ -61,6 +64,7 @@ pub struct Server {
     listener: TcpListener,
     app: Arc<App>,
     tls: Option<TlsAcceptor>,
+    importer_task: tokio::task::JoinHandle<()>,
 }
 
 /// Slow clients may not hold a connection open without sending headers.
@@ -85,6 +89,7 @@ impl Server {
             .as_ref()
             .map(|(c, k)| tls::acceptor(c, k))
             .transpose()?;
+        let (importer, importer_task) = importer::spawn(pool.clone());
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|e| anyhow::anyhow!("listening on {}: {e}", config.addr))?;
@@ -95,8 +100,10 @@ impl Server {
                 uploads,
                 auth,
                 read_only: config.read_only,
+                importer,
             }),
             tls,
+            importer_task,
         })
     }
 
@@ -163,6 +170,7 @@ impl Server {
             });
         }
         expiry.abort();
+        self.importer_task.abort();
         Ok(())
     }
 }

@@ -89,6 +89,20 @@ impl TestServer {
             .collect()
     }
 
+    /// The store's images once `n` are there (pushed images are imported
+    /// just after the push is acknowledged).
+    pub fn wait_for_images(&self, n: usize) -> Vec<layerstore::images::ImageSummary> {
+        for _ in 0..300 {
+            let store = layerstore::Store::open(&self.root()).unwrap();
+            let list = layerstore::images::list(&store).unwrap();
+            if list.len() >= n {
+                return list;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("fewer than {n} images after 15 s");
+    }
+
     /// Pushes `data` as a blob of `repo` in one request; returns its digest.
     pub fn push_blob(&self, repo: &str, data: &[u8]) -> String {
         let d = sha256(data);
