@@ -21,7 +21,13 @@ pub fn spawn(pool: Pool) -> (Arc<Notify>, tokio::task::JoinHandle<()>) {
     let wake = notify.clone();
     let task = tokio::spawn(async move {
         loop {
-            if let Err(e) = pool.run(|s| Ok(run_queue(s))).await {
+            let ran = pool
+                .run(|s| {
+                    run_queue(s);
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = ran {
                 tracing::error!("importer: {}", e.message.unwrap_or_default());
             }
             wake.notified().await;
