@@ -5,8 +5,10 @@
 # /usr/share/doc, /usr/lib/python3.11) with one gzip layer. Each repetition
 # starts both registries on empty stores and free ports, pushes to each
 # (alternating which goes first), then pulls from each into an OCI layout.
-# Then the disk each registry uses after a second image that differs from
-# the first in one file. Prints a markdown table (medians of REPS).
+# For strata, also the time until the pushed image is a stored image (the
+# import runs after the push is acknowledged). Then the disk each registry
+# uses after a second image that differs from the first in one file.
+# Prints a markdown table (medians of REPS).
 # Run as root from the repository root:  benches/serve-bench.sh   (REPS=5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +60,8 @@ YML
   wait_up 127.0.0.1:$DPORT; wait_up 127.0.0.1:$SPORT
 }
 push() { local t0; t0=$(now); skopeo copy -q --dest-tls-verify=false "oci:$W/img$2" "docker://127.0.0.1:$1/bench/img:$2"; echo "$(now) - $t0" | bc; }
+# Seconds from $1 (a start time) until the server's store lists bench/img:$2.
+listed() { until $STRATA --root "$W/sreg" images | grep -q "^bench/img  *$2 "; do sleep 0.05; done; echo "$(now) - $1" | bc; }
 pull() { local t0; t0=$(now); skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$1/bench/img:1" "oci:$W/pull-$1"; echo "$(now) - $t0" | bc; }
 
 : > "$W/times"
@@ -65,8 +69,12 @@ for r in $(seq "$REPS"); do
   start_registries
   if [ $((r % 2)) = 1 ]; then order="D S"; else order="S D"; fi
   for who in $order; do
-    if [ $who = D ]; then p=$DPORT; else p=$SPORT; fi
-    echo "push $who $(push $p 1)" >> "$W/times"
+    if [ $who = D ]; then
+      echo "push D $(push $DPORT 1)" >> "$W/times"
+    else
+      t0=$(now); echo "push S $(push $SPORT 1)" >> "$W/times"
+      echo "stored S $(listed $t0 1)" >> "$W/times"
+    fi
   done
   for who in $order; do
     if [ $who = D ]; then p=$DPORT; else p=$SPORT; fi
@@ -74,7 +82,7 @@ for r in $(seq "$REPS"); do
   done
   if [ "$r" = "$REPS" ]; then
     sync; D1=$(du -sb "$W/dreg" | cut -f1); S1=$(du -sb "$W/sreg" | cut -f1)
-    push $DPORT 2 >/dev/null; push $SPORT 2 >/dev/null
+    push $DPORT 2 >/dev/null; t0=$(now); push $SPORT 2 >/dev/null; listed $t0 2 >/dev/null
     sync; D2=$(du -sb "$W/dreg" | cut -f1); S2=$(du -sb "$W/sreg" | cut -f1)
     $STRATA --root "$W/sreg" images
     $STRATA --root "$W/sreg" fsck
@@ -94,6 +102,8 @@ for op in push pull; do
   s=$(awk -v o=$op '$1==o && $2=="S" {print $3}' "$W/times" | median)
   printf '| skopeo copy %s | %.2f | %.2f | %s | %s | %.2f |\n' "$op" "$d" "$s" "$(mb $d)" "$(mb $s)" "$(echo "$s / $d" | bc -l)"
 done
+s=$(awk '$1=="stored" {print $3}' "$W/times" | median)
+printf '| push until `strata images` lists it | — | %.2f | — | %s | — |\n' "$s" "$(mb $s)"
 echo
 echo "disk after image 1: docker-registry $((D1 / 1000000)) MB, strata serve $((S1 / 1000000)) MB"
 echo "added by image 2 (one 1 MB file changed): docker-registry $(((D2 - D1) / 1000000)) MB, strata serve $(((S2 - S1) / 1000000)) MB"
