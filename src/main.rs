@@ -2,6 +2,7 @@
 //! every failure is one line on stderr and a non-zero exit.
 
 mod run_cmd;
+mod serve_cmd;
 mod store_cmd;
 
 use std::path::PathBuf;
@@ -43,6 +44,7 @@ enum Command {
         #[arg(long, requires = "upper")]
         work: Option<PathBuf>,
     },
+    Serve(serve_cmd::ServeArgs),
 }
 
 fn main() {
@@ -57,6 +59,7 @@ fn main() {
         Command::Store(cmd) => store_cmd::run(cli.root, cmd),
         Command::Image(cmd) => store_cmd::run_image(cli.root, cmd),
         Command::Container(cmd) => run_cmd::run(cli.root, *cmd),
+        Command::Serve(args) => serve_cmd::run(cli.root, args),
         Command::Mount {
             image,
             mountpoint,

@@ -4,3 +4,4 @@
 
 pub mod manifest;
 pub mod names;
+pub mod server;

@@ -92,7 +92,16 @@ impl Db {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(crate::registry::SCHEMA)?;
         Ok(Db { conn })
+    }
+
+    /// For modules that own their own tables (`registry`).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
     pub fn has_layer(&self, diff_id: &Digest) -> Result<bool> {
@@ -298,9 +307,18 @@ impl Db {
         self.digests("SELECT DISTINCT object FROM layer_objects")
     }
 
-    /// Blobs images point at: their configs (= IDs) and manifests.
+    /// Blobs images point at (their configs, = IDs, and manifests) and
+    /// those a served registry keeps.
     pub fn referenced_blobs(&self) -> Result<Vec<Digest>> {
-        self.digests("SELECT id FROM images UNION SELECT manifest FROM images")
+        self.digests(&format!(
+            "SELECT id FROM images UNION SELECT manifest FROM images UNION {}",
+            crate::registry::REFERENCED_BLOBS
+        ))
+    }
+
+    /// Blobs a served registry links or names as manifests.
+    pub fn registry_blobs(&self) -> Result<Vec<Digest>> {
+        self.digests(crate::registry::REFERENCED_BLOBS)
     }
 
     fn digests(&self, sql: &str) -> Result<Vec<Digest>> {

@@ -1,6 +1,7 @@
 //! `fsck`: re-hashes every object and blob, checks every layer index
 //! against the objects it needs and rebuilds each layer tar against its
-//! diff_id, and checks that every image's config, manifest and layers exist.
+//! diff_id, and checks that every image's config, manifest and layers exist,
+//! as do the blobs a served registry links.
 
 use std::collections::HashSet;
 use std::fs;
@@ -127,6 +128,11 @@ pub fn fsck(store: &Store) -> Result<FsckReport> {
                 r.problems
                     .push(format!("image {}: layer {d} missing", img.id));
             }
+        }
+    }
+    for d in store.db().registry_blobs()? {
+        if !l.blob_path(&d).exists() {
+            r.problems.push(format!("registry: blob {d} missing"));
         }
     }
     Ok(r)

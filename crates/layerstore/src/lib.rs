@@ -27,6 +27,7 @@ mod pax;
 mod progress;
 pub mod rebuild;
 pub mod reference;
+pub mod registry;
 pub mod rootfs;
 pub mod store;
 mod tarimport;
