@@ -17,7 +17,9 @@ use fuser::{
     ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
+use crate::files::OpenRequest;
 use crate::handles::{FileHandle, IoMode};
+use crate::inode::Node;
 use crate::namespace::{Caller, NewKind};
 use crate::sys;
 use crate::union::{err, UnionFs};
@@ -104,6 +106,26 @@ impl UnionFs {
         Ok((node.ino, attr, fd))
     }
 
+    /// How long the kernel may keep attributes of kernel node `kid`, which
+    /// stands for `node`: not at all once it is retired, since the file
+    /// then changes through its successor without the kernel knowing.
+    fn attr_ttl(&self, kid: INodeNo, node: &Node) -> std::time::Duration {
+        match kid.0 == node.ino {
+            true => self.ttl,
+            false => std::time::Duration::ZERO,
+        }
+    }
+
+    /// After a change made through kernel node `kid` on `node`: what the
+    /// kernel caches of the successor of a retired node is stale.
+    fn changed_through(&self, kid: INodeNo, node: &Node) {
+        if kid.0 != node.ino {
+            if let Some(n) = self.notifier.get() {
+                let _ = n.inval_inode(INodeNo(node.ino), -1, 0);
+            }
+        }
+    }
+
     fn xattr_hidden(&self, name: &[u8]) -> bool {
         whiteout::is_hidden_xattr(name)
     }
@@ -170,13 +192,14 @@ impl Filesystem for UnionFs {
                 let unlinked = n.state.lock().links.is_empty();
                 unlinked.then(|| self.any_handle(n.ino)).flatten()
             });
-            match h {
+            let a = match h {
                 Some(h) => self.node_attr(&n, Some(h.fd().as_fd())),
                 None => self.node_attr(&n, None),
-            }
+            };
+            Ok((self.attr_ttl(ino, &n), a?))
         });
         match r {
-            Ok(a) => reply.attr(&self.ttl, &a),
+            Ok((ttl, a)) => reply.attr(&ttl, &a),
             Err(e) => reply.error(errno(&e)),
         }
     }
@@ -207,20 +230,16 @@ impl Filesystem for UnionFs {
             // Only ftruncate passes its handle: fchmod, fchown and futimens
             // of a file with no name left reach it through what was kept.
             let kept = fd.is_none().then(|| self.unlinked_upper_fd(&n)).flatten();
-            self.set_attrs(
-                &n,
-                fd.as_ref()
-                    .map(|fd| fd.as_fd())
-                    .or(kept.as_ref().map(|k| k.as_fd())),
-                mode,
-                uid,
-                gid,
-                size,
-                times,
-            )
+            let fd = fd
+                .as_ref()
+                .map(|fd| fd.as_fd())
+                .or(kept.as_ref().map(|k| k.as_fd()));
+            let a = self.set_attrs(&n, fd, mode, uid, gid, size, times)?;
+            self.changed_through(ino, &n);
+            Ok((self.attr_ttl(ino, &n), a))
         });
         match r {
-            Ok(a) => reply.attr(&self.ttl, &a),
+            Ok((ttl, a)) => reply.attr(&ttl, &a),
             Err(e) => reply.error(errno(&e)),
         }
     }
@@ -338,11 +357,15 @@ impl Filesystem for UnionFs {
             if flags.0 & libc::O_TRUNC != 0 && n.state.lock().kind == FileType::RegularFile {
                 self.before_truncation(&n, req.pid())?;
             }
-            let o = self.open_node(&n, flags.0)?;
-            Ok((n, o))
+            self.open_node(&n, flags.0)
         });
+        let who = OpenRequest {
+            kid: ino.0,
+            tid: req.pid(),
+            write: flags.0 & libc::O_ACCMODE != libc::O_RDONLY || flags.0 & libc::O_TRUNC != 0,
+        };
         match r {
-            Ok((n, (fd, upper))) => self.reply_opened(reply, n.ino, fd, upper),
+            Ok((fd, upper)) => self.reply_opened(reply, &who, fd, upper),
             Err(e) => reply.error(errno(&e)),
         }
     }
@@ -562,6 +585,7 @@ impl Filesystem for UnionFs {
             if self.posix_acl && name.as_bytes() == b"system.posix_acl_access" {
                 self.access_acl_set_by(&n, req.pid())?;
             }
+            self.changed_through(ino, &n);
             Ok(())
         });
         empty_reply(reply, r);
@@ -610,7 +634,9 @@ impl Filesystem for UnionFs {
             }
             self.copy_up_unlocked(&n)?;
             let path = self.path_of(n.ino)?;
-            self.upper()?.at(&path)?.remove_xattr(name.as_bytes())
+            self.upper()?.at(&path)?.remove_xattr(name.as_bytes())?;
+            self.changed_through(ino, &n);
+            Ok(())
         });
         empty_reply(reply, r);
     }
@@ -633,10 +659,18 @@ impl Filesystem for UnionFs {
         let r = self.new_create(req, parent, name, mode, umask, NewKind::File { flags });
         match r {
             Ok((ino, attr, Some(fd))) => {
+                let who = OpenRequest {
+                    kid: ino,
+                    tid: req.pid(),
+                    write: true,
+                };
                 let (fh, flags, mode) =
-                    self.register_open(ino, fd, true, |f| reply.open_backing(f));
+                    match self.register_open(&who, fd, true, |f| reply.open_backing(f)) {
+                        Ok(r) => r,
+                        Err(e) => return reply.error(errno(&e)),
+                    };
                 let backing = match &*mode {
-                    IoMode::Passthrough(b) => Some(b),
+                    IoMode::Passthrough { backing, .. } => Some(backing),
                     IoMode::Daemon => None,
                 };
                 reply.created_node(

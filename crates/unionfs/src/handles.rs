@@ -12,15 +12,19 @@ use parking_lot::{RwLock, RwLockReadGuard};
 /// backing file, or none does (else the open fails with EIO), so the mode
 /// is shared by an inode's handles and lives as long as one of them.
 pub enum IoMode {
-    Passthrough(BackingId),
+    /// Passes through to `backing`, a lower layer's file when `lower`.
+    Passthrough { backing: BackingId, lower: bool },
     /// Reads and writes come to us; the kernel caches the data.
     Daemon,
 }
 
 pub struct FileHandle {
+    /// The node the kernel opened (a retired node's handles keep its id).
     pub ino: u64,
     /// Behind a lock because a handle of a lower file moves to the upper
-    /// copy when the file is copied up (`UnionFs::follow_copy_up`).
+    /// copy when the file is copied up (`UnionFs::follow_copy_up`). With
+    /// passthrough the kernel reads the backing file it was given at open,
+    /// and this fd only answers for the file's attributes.
     fd: RwLock<OwnedFd>,
     /// The fd is on the upper layer (writable), not a lower file.
     upper: AtomicBool,

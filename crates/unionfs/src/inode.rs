@@ -7,8 +7,13 @@
 //! across forget/lookup and across copy-up. The inode number a node shows
 //! is separate (see [`crate::xino`]): the names of a lower hard link are
 //! separate nodes showing one number.
+//!
+//! One exception to "one id per file": a file opened with FUSE passthrough
+//! to its lower file is bound to that file in the kernel while those opens
+//! live, so when it needs its upper copy opened meanwhile it gets a new id
+//! ([`InodeTable::retire`]) and the old one forwards to it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -70,11 +75,34 @@ pub struct Node {
     /// No identity leads to this id any more (its file is gone): the
     /// number it shows is dropped with the node.
     orphan: AtomicBool,
+    /// The id that took over this node's file (0: none). A retired node
+    /// only serves the kernel references it still has; every operation on
+    /// the file is done on the successor, which it holds one lookup of.
+    successor: AtomicU64,
+    /// The thread last refused an open of this retired node (see
+    /// `UnionFs::open_over_lower`).
+    pub refused_tid: AtomicU32,
 }
 
 impl Node {
+    fn new(ino: u64, state: NodeState, lookups: u64) -> Node {
+        Node {
+            ino,
+            state: Mutex::new(state),
+            copy_lock: Mutex::new(()),
+            lookups: AtomicU64::new(lookups),
+            orphan: AtomicBool::new(false),
+            successor: AtomicU64::new(0),
+            refused_tid: AtomicU32::new(0),
+        }
+    }
+
     pub fn kind(&self) -> FileType {
         self.state.lock().kind
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.successor.load(Ordering::Acquire) != 0
     }
 }
 
@@ -102,27 +130,47 @@ impl InodeTable {
         };
         t.keys.insert(root_key, ROOT_INO);
         t.shown.insert(ROOT_INO, root_shown);
-        t.nodes.insert(
-            ROOT_INO,
-            Arc::new(Node {
-                ino: ROOT_INO,
-                state: Mutex::new(NodeState {
-                    links: vec![(0, Vec::new())],
-                    kind: FileType::Directory,
-                    upper: root_upper,
-                    lower: root_lower,
-                    opaque: false,
-                }),
-                lookups: AtomicU64::new(1),
-                copy_lock: Mutex::new(()),
-                orphan: AtomicBool::new(false),
-            }),
-        );
+        let root = NodeState {
+            links: vec![(0, Vec::new())],
+            kind: FileType::Directory,
+            upper: root_upper,
+            lower: root_lower,
+            opaque: false,
+        };
+        t.nodes
+            .insert(ROOT_INO, Arc::new(Node::new(ROOT_INO, root, 1)));
         t
     }
 
+    /// Node `ino` itself, retired or not (for what the kernel holds of it).
     pub fn get(&self, ino: u64) -> Option<Arc<Node>> {
         self.nodes.get(&ino).map(|n| n.clone())
+    }
+
+    /// The node that stands for node `ino`'s file now: `ino`'s own, or
+    /// the successor of a retired one.
+    pub fn live(&self, ino: u64) -> Option<Arc<Node>> {
+        let mut node = self.get(ino)?;
+        loop {
+            match node.successor.load(Ordering::Acquire) {
+                0 => return Some(node),
+                next => node = self.get(next)?,
+            }
+        }
+    }
+
+    /// Moves `old`'s file, an upper file with identity `key`, to a new id
+    /// showing the same number; `old` forwards to it from now on.
+    pub fn retire(&self, old: &Node, key: Key) -> Arc<Node> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.shown.insert(id, self.shown(old.ino));
+        let state = fresh_clone(&old.state.lock());
+        // The lookup `old` holds: the successor lives as long as it does.
+        let new = Arc::new(Node::new(id, state, 1));
+        self.nodes.insert(id, new.clone());
+        self.keys.insert(key, id);
+        old.successor.store(id, Ordering::Release);
+        new
     }
 
     /// The id for `key`, allocating one the first time the identity is
@@ -184,16 +232,11 @@ impl InodeTable {
     pub fn found(&self, ino: u64, parent: u64, name: &[u8], fresh: NodeState) -> Arc<Node> {
         let node = {
             let entry = self.nodes.entry(ino).or_insert_with(|| {
-                Arc::new(Node {
-                    ino,
-                    state: Mutex::new(NodeState {
-                        links: Vec::new(),
-                        ..fresh_clone(&fresh)
-                    }),
-                    lookups: AtomicU64::new(0),
-                    copy_lock: Mutex::new(()),
-                    orphan: AtomicBool::new(false),
-                })
+                let state = NodeState {
+                    links: Vec::new(),
+                    ..fresh_clone(&fresh)
+                };
+                Arc::new(Node::new(ino, state, 0))
             });
             // Counted under the shard lock, so a concurrent forget cannot
             // drop the node between here and the reply.
@@ -248,18 +291,25 @@ impl InodeTable {
             let gone = self
                 .nodes
                 .remove_if(&ino, |_, node| node.lookups.load(Ordering::Acquire) == 0);
-            if gone.is_some_and(|(_, node)| node.orphan.load(Ordering::Acquire)) {
-                self.shown.remove(&ino);
+            if let Some((_, node)) = gone {
+                if node.orphan.load(Ordering::Acquire) {
+                    self.shown.remove(&ino);
+                }
+                match node.successor.load(Ordering::Acquire) {
+                    0 => {}
+                    next => self.forget(next, 1),
+                }
             }
         }
     }
 
-    /// The node's path relative to the union root, built from parent links.
+    /// The path of node `ino`'s file relative to the union root, built
+    /// from parent links.
     pub fn path(&self, ino: u64) -> Option<Vec<u8>> {
         let mut parts: Vec<Vec<u8>> = Vec::new();
         let mut cur = ino;
         while cur != ROOT_INO {
-            let node = self.get(cur)?;
+            let node = self.live(cur)?;
             let st = node.state.lock();
             let (p, name) = st.links.first()?.clone();
             drop(st);
@@ -321,5 +371,26 @@ mod tests {
         assert_eq!(t.shown(id), 50);
         t.forget(id, 1);
         assert!(t.shown.get(&id).is_none());
+    }
+
+    #[test]
+    fn a_retired_node_forwards_and_keeps_its_successor() {
+        let t = InodeTable::new(Key::real(1, 2), 2, true, None);
+        let old = t.ino_for(Key::lower_file(3, 7, b"f"), || 70);
+        let node = t.found(old, ROOT_INO, b"f", state());
+        let key = Key::real(1, 60);
+        let new = t.retire(&node, key).ino;
+        assert_ne!(new, old);
+        assert_eq!(t.known(key), Some(new), "lookups find the new id");
+        assert_eq!(t.live(old).map(|n| n.ino), Some(new));
+        assert_eq!(t.shown(new), 70, "same inode number");
+        assert_eq!(t.path(old).as_deref(), Some(&b"f"[..]));
+        // The kernel looks the new id up and forgets it: the old node
+        // still holds it.
+        t.found(new, ROOT_INO, b"f", state());
+        t.forget(new, 1);
+        assert!(t.get(new).is_some());
+        t.forget(old, 1);
+        assert!(t.get(old).is_none() && t.get(new).is_none());
     }
 }

@@ -217,8 +217,10 @@ impl UnionFs {
         self.upper.as_ref().ok_or_else(|| err(libc::EROFS))
     }
 
+    /// The node standing for node `ino`'s file (its successor, when the
+    /// kernel names a retired node: see [`InodeTable::retire`]).
     pub(crate) fn node(&self, ino: u64) -> io::Result<Arc<Node>> {
-        self.inodes.get(ino).ok_or_else(|| err(libc::ESTALE))
+        self.inodes.live(ino).ok_or_else(|| err(libc::ESTALE))
     }
 
     pub(crate) fn path_of(&self, ino: u64) -> io::Result<Vec<u8>> {

@@ -21,6 +21,8 @@ mod minimize;
 mod ops;
 #[path = "random_differential/run.rs"]
 mod run;
+#[path = "random_differential/shadow.rs"]
+mod shadow;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -32,6 +32,16 @@ const READ_CAP: u64 = 9 << 20;
 #[derive(Default)]
 pub struct Fds([Option<File>; SLOTS]);
 
+impl Fds {
+    pub fn get(&mut self, slot: usize) -> Option<&mut File> {
+        self.0[slot].as_mut()
+    }
+
+    pub fn set(&mut self, slot: usize, f: Option<File>) {
+        self.0[slot] = f;
+    }
+}
+
 /// What one operation saw: its result, and after a change, the state of
 /// what it changed (so a change that "succeeds" differently shows at once).
 #[derive(Debug, PartialEq)]

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::common::{build_layers, snapshot, tree_diffs, Entry, Mount};
 use crate::exec::{apply, maps_the_file_opened, Fds, Seen};
 use crate::ops::Op;
+use crate::shadow::Shadows;
 
 /// The three lower layers, built once and shared by every run: both
 /// unions only read them, which each run checks.
@@ -78,10 +79,17 @@ pub fn run(layers: &Layers, scratch: &Path, ops: &[Op]) -> Run {
         let _strata = Mount::strata(&lowers, Some((&s_upper, &s_work)), &s_mnt, "dev");
         // Declared after the mounts: closed before they are unmounted.
         let (mut k_fds, mut s_fds) = (Fds::default(), Fds::default());
+        let mut shadows = Shadows::default();
         for (i, op) in ops.iter().enumerate() {
+            let lower_only = Shadows::lower_only(op, &s_upper);
+            let pos = shadows.position(op, &mut s_fds);
             let k = apply(op, &k_mnt, &mut k_fds);
             let s = apply(op, &s_mnt, &mut s_fds);
-            if k != s && !maps_the_file_opened(op, &k, &s, &mut k_fds, &mut s_fds) {
+            shadows.track(op, &s, lower_only, &mut s_fds, &lowers);
+            if k != s
+                && !shadows.reads_lower(op, pos, &s)
+                && !maps_the_file_opened(op, &k, &s, &mut k_fds, &mut s_fds)
+            {
                 let difference = op_difference(i, op, &k, &s);
                 seen.push((k, s));
                 return Run {
