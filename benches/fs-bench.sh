@@ -13,6 +13,7 @@
 #   BASELINE=BIN benches/fs-bench.sh  # also an earlier strata-fs build (column "before"),
 #                                  # to show a change made no workload slower
 #   FSES="kernel strata" ...       # only these filesystems
+#   WORKLOADS="untar create" ...   # only these workloads
 #
 # Each repetition mounts every filesystem afresh (in turn, so drift on a
 # shared VM hits them alike) and runs every workload once.
@@ -121,7 +122,7 @@ w_find_cold() { drop; t sh -c "find '$MNT/tree' -exec stat -c %i {} + >/dev/null
 w_find_warm() { t sh -c "find '$MNT/tree' -exec stat -c %i {} + >/dev/null"; }
 w_untar() { t tar -C "$MNT" -xf "$WORK/untar.tar"; }
 
-WORKLOADS="read_cold read_warm write write4k randread copyup overwrite create stat readdir unlink find_cold find_warm untar"
+WORKLOADS=${WORKLOADS:-"read_cold read_warm write write4k randread copyup overwrite create stat readdir unlink find_cold find_warm untar"}
 if [ -z "${FSES:-}" ]; then
   FSES="kernel fovl1 strata"
   [ -n "$FOVL2_BIN" ] && FSES="kernel fovl1 fovl2 strata"

@@ -49,6 +49,10 @@ impl UnionFs {
             return None;
         }
         match (&r.upper, &r.lower) {
+            // A regular file is only reachable without a name through a
+            // descriptor, that is through one of our open handles: nothing
+            // to keep (and no descriptor to open on every unlink).
+            (Some(_), _) if r.kind == FileType::RegularFile => None,
             (Some(st), _) if st.st_nlink <= 1 || r.kind == FileType::Directory => {
                 let at = self.upper.as_ref()?.at(&r.path).ok()?;
                 let fd = at.open(libc::O_PATH | libc::O_NOFOLLOW, 0);
@@ -84,15 +88,21 @@ impl UnionFs {
         })
     }
 
-    /// The kept `O_PATH` descriptor of an upper file with no name left,
-    /// for changes made through a descriptor of it.
-    pub(crate) fn unlinked_upper_fd(&self, node: &Node) -> Option<Arc<OwnedFd>> {
+    /// A descriptor of an upper file with no name left, for changes made
+    /// through a descriptor of it: the kept `O_PATH` one, or for a regular
+    /// file a copy of an open handle's.
+    pub(crate) fn unlinked_upper_fd(&self, node: &Node) -> Option<OwnedFd> {
         if !node.state.lock().links.is_empty() {
             return None;
         }
-        match &*self.kept.get(&node.ino)? {
-            Kept::Upper(fd) => Some(fd.clone()),
-            Kept::Lower { .. } => None,
+        if let Some(kept) = self.kept.get(&node.ino) {
+            return match &*kept {
+                Kept::Upper(fd) => fd.try_clone().ok(),
+                Kept::Lower { .. } => None,
+            };
         }
+        let h = self.any_handle(node.ino).filter(|h| h.is_upper())?;
+        let fd = h.fd().try_clone().ok();
+        fd
     }
 }
