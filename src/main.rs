@@ -1,6 +1,7 @@
 //! `strata`: the command line. It parses, calls the libraries, and prints;
 //! every failure is one line on stderr and a non-zero exit.
 
+mod registry_cmd;
 mod run_cmd;
 mod store_cmd;
 
@@ -27,6 +28,8 @@ enum Command {
     Store(store_cmd::StoreCommand),
     #[command(flatten)]
     Container(Box<run_cmd::ContainerCommand>),
+    #[command(flatten)]
+    Registry(registry_cmd::RegistryCommand),
     /// Image commands under Docker's `image` group (`strata image ls`, ...)
     #[command(subcommand)]
     Image(store_cmd::ImageCommand),
@@ -57,6 +60,7 @@ fn main() {
         Command::Store(cmd) => store_cmd::run(cli.root, cmd),
         Command::Image(cmd) => store_cmd::run_image(cli.root, cmd),
         Command::Container(cmd) => run_cmd::run(cli.root, *cmd),
+        Command::Registry(cmd) => registry_cmd::run(cli.root, cmd),
         Command::Mount {
             image,
             mountpoint,

@@ -22,6 +22,7 @@ pub mod images;
 pub mod index;
 pub mod layout;
 pub mod objects;
+pub mod origins;
 mod progress;
 pub mod rebuild;
 pub mod reference;
