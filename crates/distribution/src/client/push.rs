@@ -48,11 +48,13 @@ pub fn push(store: &mut Store, name: &str, opts: &PushOptions, net: &Options) ->
     let known: Vec<Vec<LayerBlob>> = diff_ids
         .iter()
         .map(|d| {
-            let all = store.layer_blobs(d, r.domain(), r.path())?;
-            Ok(all
-                .into_iter()
-                .filter(|b| opts.compression.is_none_or(|c| compression_of(&b.media_type) == Some(c)))
-                .collect())
+            let mut all = store.layer_blobs(d, r.domain(), r.path())?;
+            // Without a format asked for, any blob will do, gzip ones
+            // first: the default push of an image always picks the same.
+            let want = opts.compression.unwrap_or(Compression::Gzip);
+            all.retain(|b| opts.compression.is_none() || compression_of(&b.media_type) == Some(want));
+            all.sort_by_key(|b| compression_of(&b.media_type) != Some(want));
+            Ok(all)
         })
         .collect::<Result<_>>()?;
 

@@ -156,15 +156,18 @@ impl Registry {
             auth: Mutex::new(AuthState::default()),
             opts: opts.clone(),
         };
-        let tls_err = match reg.ping() {
+        let fallback = insecure || is_loopback(host);
+        // With a plain-HTTP fallback, a failed TLS handshake is an answer,
+        // not a transient failure to retry.
+        let tls_err = match reg.ping(if fallback { 0 } else { opts.retries }) {
             Ok(()) => return Ok(reg),
             Err(e) => e,
         };
-        if !(insecure || is_loopback(host)) {
+        if !fallback {
             return Err(tls_err);
         }
         reg.base = format!("http://{api}");
-        match reg.ping() {
+        match reg.ping(opts.retries) {
             Ok(()) => {
                 tracing::info!(host, "registry speaks plain HTTP");
                 Ok(reg)
@@ -180,9 +183,9 @@ impl Registry {
     }
 
     /// `GET /v2/`: 200, or 401 with the challenge to remember.
-    fn ping(&self) -> Result<()> {
+    fn ping(&self, retries: u32) -> Result<()> {
         let url = format!("{}/v2/", self.base);
-        let resp = self.with_retries(&url, || self.http.get(&url))?;
+        let resp = self.with_retries(&url, retries, || self.http.get(&url))?;
         match resp.status() {
             StatusCode::OK => Ok(()),
             StatusCode::UNAUTHORIZED => {
@@ -228,7 +231,7 @@ impl Registry {
                 self.creds.as_ref(),
                 req.scopes,
             )?;
-            let resp = self.with_retries(&url, || {
+            let resp = self.with_retries(&url, self.opts.retries, || {
                 let mut b = self.http.request(req.method.clone(), &url);
                 if let Some(h) = &header {
                     b = b.header(AUTHORIZATION, h);
@@ -262,10 +265,10 @@ impl Registry {
 
     /// Sends what `build` makes, again after a backoff while the failure
     /// is transient (connection refused or reset, timeout, 5xx, 429).
-    fn with_retries(&self, url: &str, build: impl Fn() -> RequestBuilder) -> Result<Response> {
+    fn with_retries(&self, url: &str, retries: u32, build: impl Fn() -> RequestBuilder) -> Result<Response> {
         let mut delay = self.opts.backoff;
         for attempt in 0.. {
-            let last = attempt == self.opts.retries;
+            let last = attempt == retries;
             match build().send() {
                 Ok(r) if (r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS) && !last => {
                     tracing::info!(url, status = %r.status(), "retrying");
@@ -367,6 +370,10 @@ pub fn registry_error(what: &str, resp: Response) -> Error {
             Some(if msg.is_empty() || msg == code { code } else { format!("{code}: {msg}") })
         });
     let reason = status.canonical_reason().unwrap_or("");
+    // A HEAD answer has no body to say why.
+    let detail = detail.or_else(|| {
+        (status == StatusCode::UNAUTHORIZED).then(|| "unauthorized: authentication required".to_string())
+    });
     match detail {
         Some(d) => Error::msg(format!("{what}: {d} ({} {reason})", status.as_u16())),
         None => Error::msg(format!("{what}: {} {reason}", status.as_u16())),
