@@ -144,11 +144,13 @@ fn multi_arch_index_and_all_tags() {
     }
 }
 
-/// A one-layer busybox image imported into store `store` as `name`.
+/// A one-layer busybox image imported into store `store` as `name`; the
+/// same layer tar every time in one test.
 fn busybox_image(env: &Env, store: &str, name: &str) -> String {
-    let rootfs = busybox_rootfs(&env.path(&format!("bb-{store}")), &["sh", "ls"]);
-    let tar = env.path(&format!("bb-{store}.tar"));
-    tar_of(&rootfs, &tar);
+    let tar = env.path("bb.tar");
+    if !tar.exists() {
+        tar_of(&busybox_rootfs(&env.path("bb"), &["sh", "ls"]), &tar);
+    }
     ok(env.strata(store).arg("import").arg(&tar).arg(name)).trim().to_string()
 }
 
