@@ -147,7 +147,9 @@ pub fn run(root: Option<PathBuf>, cmd: RegistryCommand) -> anyhow::Result<i32> {
             };
             let password = match (password, password_stdin) {
                 (Some(p), _) => {
-                    eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+                    eprintln!(
+                        "WARNING! Using --password via the CLI is insecure. Use --password-stdin."
+                    );
                     p
                 }
                 (None, true) => {
@@ -181,7 +183,10 @@ pub fn run(root: Option<PathBuf>, cmd: RegistryCommand) -> anyhow::Result<i32> {
 /// --password-stdin instead.
 fn prompt(what: &str) -> anyhow::Result<String> {
     if !std::io::stdin().is_terminal() {
-        anyhow::bail!("login: no terminal to ask for {}: use -u and --password-stdin", what.trim_end_matches(": ").to_lowercase());
+        anyhow::bail!(
+            "login: no terminal to ask for {}: use -u and --password-stdin",
+            what.trim_end_matches(": ").to_lowercase()
+        );
     }
     eprint!("{what}");
     std::io::stderr().flush()?;

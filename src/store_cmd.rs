@@ -266,11 +266,7 @@ pub fn run(root: Option<PathBuf>, cmd: StoreCommand) -> anyhow::Result<i32> {
                     .map(|r| {
                         let mut row = vec![r.repository.clone(), r.tag.clone()];
                         if digests {
-                            row.push(
-                                r.digest
-                                    .as_ref()
-                                    .map_or("<none>".into(), |d| d.to_string()),
-                            );
+                            row.push(r.digest.as_ref().map_or("<none>".into(), |d| d.to_string()));
                         }
                         row.extend([
                             short(&r.id, no_trunc),

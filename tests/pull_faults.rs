@@ -48,9 +48,20 @@ impl FaultyRegistry {
         let dir = tempfile::tempdir().unwrap();
         let mut l = Layout::new(&dir.path().join("layout"));
         let big = noise(4 << 20, 7);
-        let (desc, id) = l.image("amd64", None, &[&[("etc/small", b"small\n")], &[("data/big", &big)]]);
+        let (desc, id) = l.image(
+            "amd64",
+            None,
+            &[&[("etc/small", b"small\n")], &[("data/big", &big)]],
+        );
         l.tag("img", desc.clone());
-        let blob = |d: &str| fs::read(l.dir.join("blobs/sha256").join(d.strip_prefix("sha256:").unwrap())).unwrap();
+        let blob = |d: &str| {
+            fs::read(
+                l.dir
+                    .join("blobs/sha256")
+                    .join(d.strip_prefix("sha256:").unwrap()),
+            )
+            .unwrap()
+        };
         let manifest = blob(desc["digest"].as_str().unwrap());
         let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
         let big_digest = m["layers"][1]["digest"].as_str().unwrap().to_string();
@@ -88,10 +99,14 @@ impl FaultyRegistry {
                     return respond(conn, "500 Internal Server Error", &[], b"");
                 }
                 if reference != "v1" {
-                    let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#;
+                    let body =
+                        br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#;
                     return respond(conn, "404 Not Found", &[json_hdr], body);
                 }
-                let ct = ("Content-Type", "application/vnd.oci.image.manifest.v1+json".to_string());
+                let ct = (
+                    "Content-Type",
+                    "application/vnd.oci.image.manifest.v1+json".to_string(),
+                );
                 if fault == Fault::BigManifest {
                     let mut big = manifest.clone();
                     big.resize(10 << 20, b' ');
@@ -106,10 +121,20 @@ impl FaultyRegistry {
                 return respond(conn, "404 Not Found", &[], b"");
             };
             let is_big = digest == big_digest;
-            let range = req.headers.get("range").and_then(|r| r.strip_prefix("bytes=")).and_then(|r| r.strip_suffix('-')).and_then(|s| s.parse::<usize>().ok());
+            let range = req
+                .headers
+                .get("range")
+                .and_then(|r| r.strip_prefix("bytes="))
+                .and_then(|r| r.strip_suffix('-'))
+                .and_then(|s| s.parse::<usize>().ok());
             match fault {
                 Fault::RedirectLoop if is_big => {
-                    return respond(conn, "307 Temporary Redirect", &[("Location", req.target.clone())], b"");
+                    return respond(
+                        conn,
+                        "307 Temporary Redirect",
+                        &[("Location", req.target.clone())],
+                        b"",
+                    );
                 }
                 Fault::WrongDigest if is_big => {
                     let mut bad = data.clone();
@@ -118,9 +143,14 @@ impl FaultyRegistry {
                     return respond(conn, "200 OK", &[], &bad);
                 }
                 // Every answer is short but consistent with itself.
-                Fault::Truncate if is_big => return respond(conn, "200 OK", &[], &data[..data.len() / 2]),
+                Fault::Truncate if is_big => {
+                    return respond(conn, "200 OK", &[], &data[..data.len() / 2])
+                }
                 Fault::DropOnce if is_big && range.is_none() => {
-                    let head = format!("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", data.len());
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                        data.len()
+                    );
                     use std::io::Write;
                     let _ = conn.write_all(head.as_bytes());
                     let _ = conn.write_all(&data[..data.len() / 3]);
@@ -132,7 +162,12 @@ impl FaultyRegistry {
                 Some(start) => {
                     r.fetch_add(1, Ordering::Relaxed);
                     let cr = format!("bytes {start}-{}/{}", data.len() - 1, data.len());
-                    respond(conn, "206 Partial Content", &[("Content-Range", cr)], &data[start..])
+                    respond(
+                        conn,
+                        "206 Partial Content",
+                        &[("Content-Range", cr)],
+                        &data[start..],
+                    )
                 }
                 None => respond(conn, "200 OK", &[], data),
             }
@@ -164,7 +199,11 @@ fn assert_refused(fault: Fault, tag: &str, expect: &str) {
     assert_eq!(code, 1, "{fault:?}: {stdout}{err}");
     assert_eq!(err.lines().count(), 1, "{fault:?}: {err}");
     assert!(err.contains(expect), "{fault:?}: {err:?} lacks {expect:?}");
-    assert_eq!(ok(strata(root.path()).args(["images", "-q"])), "", "{fault:?}");
+    assert_eq!(
+        ok(strata(root.path()).args(["images", "-q"])),
+        "",
+        "{fault:?}"
+    );
     for d in ["objects", "layers", "tmp"] {
         let n = fs::read_dir(root.path().join(d)).unwrap().count();
         assert_eq!(n, 0, "{fault:?}: {d}/ is not empty");
@@ -213,7 +252,8 @@ fn assert_recovers(fault: Fault) -> FaultyRegistry {
     let root = tempfile::tempdir().unwrap();
     let r = reg.reference("v1");
     ok(strata(root.path()).args(["pull", &r]));
-    let v: serde_json::Value = serde_json::from_str(&ok(strata(root.path()).args(["image", "inspect", &r]))).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(strata(root.path()).args(["image", "inspect", &r]))).unwrap();
     assert_eq!(v[0]["Id"], reg.id.as_str(), "{fault:?}");
     ok(strata(root.path()).arg("fsck"));
     reg
@@ -222,7 +262,11 @@ fn assert_recovers(fault: Fault) -> FaultyRegistry {
 #[test]
 fn dropped_connection_resumes_with_range() {
     let reg = assert_recovers(Fault::DropOnce);
-    assert_eq!(reg.ranges.load(Ordering::Relaxed), 1, "resumed once with Range");
+    assert_eq!(
+        reg.ranges.load(Ordering::Relaxed),
+        1,
+        "resumed once with Range"
+    );
 }
 
 #[test]

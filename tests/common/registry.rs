@@ -20,7 +20,10 @@ use super::ok;
 
 /// `n` bytes that compress poorly but are the same every run.
 pub fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
     (0..n)
         .map(|_| {
             x ^= x << 13;
@@ -33,7 +36,11 @@ pub fn noise(n: usize, seed: u64) -> Vec<u8> {
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[derive(Default)]
@@ -70,7 +77,10 @@ impl DockerRegistry {
         }
         if let Some((user, pass)) = &cfg.htpasswd {
             let file = dir.path().join("htpasswd");
-            ok(Command::new("htpasswd").args(["-Bbc"]).arg(&file).args([user, pass]));
+            ok(Command::new("htpasswd")
+                .args(["-Bbc"])
+                .arg(&file)
+                .args([user, pass]));
             y.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
                 file.display()
@@ -94,7 +104,11 @@ impl DockerRegistry {
         let r = DockerRegistry { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not start: {}", r.log());
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not start: {}",
+                r.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         r
@@ -152,7 +166,12 @@ impl Layout {
     /// An image for `arch` whose layers hold these files (uncompressed
     /// tars, made deterministic); returns its manifest descriptor and its
     /// image ID (the config digest).
-    pub fn image(&self, arch: &str, variant: Option<&str>, layers: &[&[(&str, &[u8])]]) -> (Value, String) {
+    pub fn image(
+        &self,
+        arch: &str,
+        variant: Option<&str>,
+        layers: &[&[(&str, &[u8])]],
+    ) -> (Value, String) {
         let work = tempfile::tempdir().unwrap();
         let mut descs = Vec::new();
         let mut diff_ids = Vec::new();
@@ -166,7 +185,14 @@ impl Layout {
             fs::create_dir_all(&root).unwrap();
             let tar = work.path().join(format!("l{i}.tar"));
             ok(Command::new("tar")
-                .args(["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-C"])
+                .args([
+                    "--sort=name",
+                    "--mtime=@0",
+                    "--owner=0",
+                    "--group=0",
+                    "--numeric-owner",
+                    "-C",
+                ])
                 .arg(&root)
                 .arg("-cf")
                 .arg(&tar)
@@ -184,13 +210,19 @@ impl Layout {
         if let Some(v) = variant {
             config["variant"] = json!(v);
         }
-        let config = self.blob(config.to_string().as_bytes(), "application/vnd.oci.image.config.v1+json");
+        let config = self.blob(
+            config.to_string().as_bytes(),
+            "application/vnd.oci.image.config.v1+json",
+        );
         let id = config["digest"].as_str().unwrap().to_string();
         let manifest = json!({
             "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": config, "layers": descs,
         });
-        let mut d = self.blob(manifest.to_string().as_bytes(), "application/vnd.oci.image.manifest.v1+json");
+        let mut d = self.blob(
+            manifest.to_string().as_bytes(),
+            "application/vnd.oci.image.manifest.v1+json",
+        );
         d["platform"] = json!({"architecture": arch, "os": "linux"});
         if let Some(v) = variant {
             d["platform"]["variant"] = json!(v);
@@ -204,14 +236,21 @@ impl Layout {
             "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
             "manifests": manifests,
         });
-        self.blob(index.to_string().as_bytes(), "application/vnd.oci.image.index.v1+json")
+        self.blob(
+            index.to_string().as_bytes(),
+            "application/vnd.oci.image.index.v1+json",
+        )
     }
 
     /// Names `desc` in index.json (`oci:DIR:NAME`).
     pub fn tag(&mut self, name: &str, mut desc: Value) {
         desc["annotations"] = json!({"org.opencontainers.image.ref.name": name});
         self.refs.push(desc);
-        fs::write(self.dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        fs::write(
+            self.dir.join("oci-layout"),
+            r#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
         let index = json!({"schemaVersion": 2, "manifests": self.refs});
         fs::write(self.dir.join("index.json"), index.to_string()).unwrap();
     }
@@ -222,14 +261,31 @@ impl Layout {
 pub fn make_tls(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let p = |n: &str| dir.join(n);
     ok(Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=strata test CA"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=strata test CA",
+        ])
         .arg("-keyout")
         .arg(p("ca.key"))
         .arg("-out")
         .arg(p("ca.crt"))
         .stderr(Stdio::null()));
     ok(Command::new("openssl")
-        .args(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"])
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
         .arg("-keyout")
         .arg(p("server.key"))
         .arg("-out")
@@ -272,13 +328,27 @@ impl TokenService {
         let key = dir.path().join("key.pem");
         let cert = dir.path().join("cert.pem");
         ok(Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=token"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=token",
+            ])
             .arg("-keyout")
             .arg(&key)
             .arg("-out")
             .arg(&cert)
             .stderr(Stdio::null()));
-        let der = ok_bytes(Command::new("openssl").args(["x509", "-outform", "DER", "-in"]).arg(&cert));
+        let der = ok_bytes(
+            Command::new("openssl")
+                .args(["x509", "-outform", "DER", "-in"])
+                .arg(&cert),
+        );
         let x5c = base64::engine::general_purpose::STANDARD.encode(der);
         let expected = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
         let handler = move |req: &Request, conn: &mut TcpStream, _: &AtomicBool| {
@@ -286,7 +356,12 @@ impl TokenService {
             let full = match auth.as_deref().and_then(|a| a.strip_prefix("Basic ")) {
                 Some(b) if b == expected => true,
                 Some(_) => {
-                    respond(conn, "401 Unauthorized", &[], br#"{"details":"bad credentials"}"#);
+                    respond(
+                        conn,
+                        "401 Unauthorized",
+                        &[],
+                        br#"{"details":"bad credentials"}"#,
+                    );
                     return;
                 }
                 None => false,
@@ -294,13 +369,18 @@ impl TokenService {
             let query = req.target.split_once('?').map_or("", |(_, q)| q);
             let mut access = Vec::new();
             for kv in query.split('&') {
-                let Some(s) = kv.strip_prefix("scope=") else { continue };
+                let Some(s) = kv.strip_prefix("scope=") else {
+                    continue;
+                };
                 let s = percent_decode(s);
                 let parts: Vec<&str> = s.split(':').collect();
                 if parts.len() != 3 {
                     continue;
                 }
-                let actions: Vec<&str> = parts[2].split(',').filter(|a| full || *a == "pull").collect();
+                let actions: Vec<&str> = parts[2]
+                    .split(',')
+                    .filter(|a| full || *a == "pull")
+                    .collect();
                 access.push(json!({"type": parts[0], "name": parts[1], "actions": actions}));
             }
             let now = std::time::SystemTime::now()
@@ -314,7 +394,11 @@ impl TokenService {
                 "access": access,
             });
             let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-            let input = format!("{}.{}", url.encode(header.to_string()), url.encode(claims.to_string()));
+            let input = format!(
+                "{}.{}",
+                url.encode(header.to_string()),
+                url.encode(claims.to_string())
+            );
             let mut sign = Command::new("openssl")
                 .args(["dgst", "-sha256", "-sign"])
                 .arg(&key)
@@ -326,7 +410,12 @@ impl TokenService {
             let sig = sign.wait_with_output().unwrap().stdout;
             let jwt = format!("{input}.{}", url.encode(sig));
             let body = json!({"access_token": jwt, "expires_in": 300});
-            respond(conn, "200 OK", &[("Content-Type", "application/json".into())], body.to_string().as_bytes());
+            respond(
+                conn,
+                "200 OK",
+                &[("Content-Type", "application/json".into())],
+                body.to_string().as_bytes(),
+            );
         };
         TokenService {
             server: Server::start(Arc::new(handler)),

@@ -118,13 +118,20 @@ pub fn list(store: &Store) -> Result<Vec<ImageSummary>> {
         if img.tags.is_empty() {
             for (repo, d) in &digests {
                 let r: Reference = repo.parse()?;
-                out.push(row(r.familiar_repository(), "<none>".into(), Some(d.clone())));
+                out.push(row(
+                    r.familiar_repository(),
+                    "<none>".into(),
+                    Some(d.clone()),
+                ));
             }
         }
         for t in &img.tags {
             let r: Reference = t.parse()?;
             let repo = r.repository();
-            let digest = digests.iter().find(|(n, _)| *n == repo).map(|(_, d)| d.clone());
+            let digest = digests
+                .iter()
+                .find(|(n, _)| *n == repo)
+                .map(|(_, d)| d.clone());
             out.push(row(
                 r.familiar_repository(),
                 r.tag().unwrap_or("<none>").to_string(),

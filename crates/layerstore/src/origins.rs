@@ -78,17 +78,27 @@ impl Store {
     }
 
     /// The image a repository's manifest digest was recorded for.
-    pub fn image_by_repo_digest(&self, repository: &str, manifest: &Digest) -> Result<Option<Digest>> {
-        let mut st = self.db().conn.prepare(
-            "SELECT image_id FROM repo_digests WHERE repository = ?1 AND manifest = ?2",
-        )?;
+    pub fn image_by_repo_digest(
+        &self,
+        repository: &str,
+        manifest: &Digest,
+    ) -> Result<Option<Digest>> {
+        let mut st = self
+            .db()
+            .conn
+            .prepare("SELECT image_id FROM repo_digests WHERE repository = ?1 AND manifest = ?2")?;
         let mut rows = st.query_map(params![repository, manifest.hex()], |r| digest(r.get(0)?))?;
         Ok(rows.next().transpose()?)
     }
 
     /// Blobs known to carry layer `diff_id` on `registry`, those of
     /// `repository` first.
-    pub fn layer_blobs(&self, diff_id: &Digest, registry: &str, repository: &str) -> Result<Vec<LayerBlob>> {
+    pub fn layer_blobs(
+        &self,
+        diff_id: &Digest,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Vec<LayerBlob>> {
         let mut st = self.db().conn.prepare(
             "SELECT registry, repository, blob, size, media_type FROM layer_blobs \
              WHERE diff_id = ?1 AND registry = ?2 ORDER BY repository != ?3, repository, blob",

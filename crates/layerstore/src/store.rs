@@ -359,7 +359,12 @@ impl DetachedLayer {
 impl LayerImporter {
     /// Streams one possibly compressed layer blob into its own staging
     /// area, verifying everything `expect` says.
-    pub fn import(&self, label: &str, blob: impl Read, expect: &LayerExpect) -> Result<DetachedLayer> {
+    pub fn import(
+        &self,
+        label: &str,
+        blob: impl Read,
+        expect: &LayerExpect,
+    ) -> Result<DetachedLayer> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let mut staged = Staged::new(self.dir.join(format!("detached-{n}")))?;
         let (index, unresolved) =

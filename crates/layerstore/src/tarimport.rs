@@ -324,7 +324,8 @@ pub(crate) fn attach(
             .link_target()
             .map(|t| t.as_os_str().as_bytes())
             .unwrap_or_default();
-        let t = lower_lookup(lower, target).ok_or_else(|| bad("hard link target does not exist"))?;
+        let t =
+            lower_lookup(lower, target).ok_or_else(|| bad("hard link target does not exist"))?;
         if t.kind == Kind::Dir {
             return Err(bad("hard link to a directory"));
         }

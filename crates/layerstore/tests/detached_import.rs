@@ -15,7 +15,11 @@ use layerstore::Digest;
 
 /// Imports `layers` on one thread each, the top one first, then attaches
 /// them bottom first and commits as `tag`.
-fn import_detached(s: &mut layerstore::Store, layers: &[&[u8]], tag: &str) -> layerstore::Result<()> {
+fn import_detached(
+    s: &mut layerstore::Store,
+    layers: &[&[u8]],
+    tag: &str,
+) -> layerstore::Result<()> {
     let mut pending = s.begin()?;
     let importer = pending.importer(s);
     let detached: Vec<_> = std::thread::scope(|sc| {
@@ -34,7 +38,11 @@ fn import_detached(s: &mut layerstore::Store, layers: &[&[u8]], tag: &str) -> la
                 })
             })
             .collect();
-        handles.into_iter().rev().map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .rev()
+            .map(|h| h.join().unwrap())
+            .collect()
     });
     for (i, d) in detached.into_iter().enumerate() {
         s.attach_layer(&mut pending, &format!("layer {i}"), d?)?;
@@ -46,7 +54,12 @@ fn import_detached(s: &mut layerstore::Store, layers: &[&[u8]], tag: &str) -> la
 #[test]
 fn hard_links_to_lower_files_are_resolved() {
     let lower = craft::tar(&[dir("etc"), file("etc/passwd", b"root:x:0:0\n")]);
-    let upper = craft::tar(&[dir("bin"), hardlink("bin/pw", "etc/passwd"), file("bin/own", b"o"), hardlink("bin/own2", "bin/own")]);
+    let upper = craft::tar(&[
+        dir("bin"),
+        hardlink("bin/pw", "etc/passwd"),
+        file("bin/own", b"o"),
+        hardlink("bin/own2", "bin/own"),
+    ]);
     let (_d, mut s) = store();
     import_detached(&mut s, &[&lower, &upper], "docker.io/library/hl:1").unwrap();
     let v = ImageView::open(&s, "hl:1").unwrap();
@@ -65,13 +78,26 @@ fn hard_links_to_lower_files_are_resolved() {
 #[test]
 fn stack_rules_hold_for_detached_layers() {
     let cases: [(Vec<u8>, Vec<u8>, &str); 3] = [
-        (craft::tar(&[dir("etc"), symlink("l", "/etc")]), craft::tar(&[file("l/passwd", b"x")]), "not a directory"),
-        (craft::tar(&[dir("etc")]), craft::tar(&[hardlink("x", "etc/missing")]), "hard link target does not exist"),
-        (craft::tar(&[dir("etc")]), craft::tar(&[hardlink("x", "etc")]), "hard link to a directory"),
+        (
+            craft::tar(&[dir("etc"), symlink("l", "/etc")]),
+            craft::tar(&[file("l/passwd", b"x")]),
+            "not a directory",
+        ),
+        (
+            craft::tar(&[dir("etc")]),
+            craft::tar(&[hardlink("x", "etc/missing")]),
+            "hard link target does not exist",
+        ),
+        (
+            craft::tar(&[dir("etc")]),
+            craft::tar(&[hardlink("x", "etc")]),
+            "hard link to a directory",
+        ),
     ];
     for (lower, upper, want) in cases {
         let (_d, mut s) = store();
-        let err = import_detached(&mut s, &[&lower, &upper], "docker.io/library/bad:1").unwrap_err();
+        let err =
+            import_detached(&mut s, &[&lower, &upper], "docker.io/library/bad:1").unwrap_err();
         assert!(err.to_string().contains(want), "{err} lacks {want:?}");
         assert_clean_and_empty(&s);
         for sub in ["objects", "layers", "tmp"] {

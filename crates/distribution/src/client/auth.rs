@@ -58,7 +58,12 @@ impl Challenge {
                 service: params.get("service").cloned(),
                 scopes: params
                     .get("scope")
-                    .map(|s| s.split(' ').filter(|x| !x.is_empty()).map(String::from).collect())
+                    .map(|s| {
+                        s.split(' ')
+                            .filter(|x| !x.is_empty())
+                            .map(String::from)
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 insufficient: params.get("error").map(String::as_str) == Some("insufficient_scope"),
             }),
@@ -152,7 +157,11 @@ impl AuthState {
     pub fn on_challenge(&mut self, c: Challenge, had_auth: bool) -> bool {
         let progress = match &c {
             Challenge::Basic => !had_auth,
-            Challenge::Bearer { scopes, insufficient, .. } => {
+            Challenge::Bearer {
+                scopes,
+                insufficient,
+                ..
+            } => {
                 let new = scopes.iter().any(|s| !self.scopes.contains(s));
                 self.scopes.extend(scopes.iter().cloned());
                 // The next request fetches a token for the widened set.
@@ -191,7 +200,11 @@ pub fn fetch_token(
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(Error::msg(format!(
             "unauthorized: the token service {realm} refused {} ({status})",
-            if creds.is_some() { "the username or password" } else { "anonymous access" }
+            if creds.is_some() {
+                "the username or password"
+            } else {
+                "anonymous access"
+            }
         )));
     }
     if !status.is_success() {
@@ -209,7 +222,10 @@ pub fn fetch_token(
         .ok_or_else(|| Error::msg(format!("token service {realm} returned no token")))?;
     // Renew a little early so a token never expires in flight.
     let life = t.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME).max(10);
-    Ok((token, Instant::now() + Duration::from_secs(life - life / 10)))
+    Ok((
+        token,
+        Instant::now() + Duration::from_secs(life - life / 10),
+    ))
 }
 
 #[cfg(test)]
@@ -234,7 +250,10 @@ mod tests {
                 insufficient: true,
             }
         );
-        assert_eq!(Challenge::parse(r#"Basic realm="x""#), Some(Challenge::Basic));
+        assert_eq!(
+            Challenge::parse(r#"Basic realm="x""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(Challenge::parse("Negotiate"), None);
     }
 }

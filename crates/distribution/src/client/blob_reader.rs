@@ -74,7 +74,8 @@ impl<'a> BlobReader<'a> {
         self.resumes += 1;
         self.resumed_at = Some(self.pos);
         tracing::info!(path = %self.path, at = self.pos, %why, "resuming download");
-        let req = Req::new(Method::GET, &self.path, self.scopes).header("Range", format!("bytes={}-", self.pos));
+        let req = Req::new(Method::GET, &self.path, self.scopes)
+            .header("Range", format!("bytes={}-", self.pos));
         let mut resp = self.reg.send(req).map_err(io::Error::other)?;
         match resp.status() {
             StatusCode::PARTIAL_CONTENT => {
@@ -95,7 +96,9 @@ impl<'a> BlobReader<'a> {
             StatusCode::OK => {
                 let skipped = io::copy(&mut (&mut resp).take(self.pos), &mut io::sink())?;
                 if skipped != self.pos {
-                    return Err(io::Error::other(format!("{why}: blob shorter on a second request")));
+                    return Err(io::Error::other(format!(
+                        "{why}: blob shorter on a second request"
+                    )));
                 }
             }
             _ => {

@@ -79,26 +79,38 @@ fn from_auths(doc: &Value, host: &str, path: &Path) -> Result<Option<Credentials
     let Some(auths) = doc.get("auths").and_then(Value::as_object) else {
         return Ok(None);
     };
-    let entry = auths
-        .get(key_for(host))
-        .or_else(|| auths.iter().find(|(k, _)| key_host(k) == host).map(|(_, v)| v));
+    let entry = auths.get(key_for(host)).or_else(|| {
+        auths
+            .iter()
+            .find(|(k, _)| key_host(k) == host)
+            .map(|(_, v)| v)
+    });
     let Some(entry) = entry else {
         return Ok(None);
     };
     let bad = |why: &str| Error::msg(format!("{}: credentials for {host}: {why}", path.display()));
-    if let Some(a) = entry.get("auth").and_then(Value::as_str).filter(|a| !a.is_empty()) {
+    if let Some(a) = entry
+        .get("auth")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+    {
         let raw = base64::engine::general_purpose::STANDARD
             .decode(a.trim())
             .map_err(|_| bad("auth is not base64"))?;
         let s = String::from_utf8(raw).map_err(|_| bad("auth is not UTF-8"))?;
-        let (u, p) = s.split_once(':').ok_or_else(|| bad("auth is not user:password"))?;
+        let (u, p) = s
+            .split_once(':')
+            .ok_or_else(|| bad("auth is not user:password"))?;
         return Ok(Some(Credentials {
             username: u.into(),
             password: p.into(),
         }));
     }
     // Older configs keep the two fields apart.
-    match (entry.get("username").and_then(Value::as_str), entry.get("password").and_then(Value::as_str)) {
+    match (
+        entry.get("username").and_then(Value::as_str),
+        entry.get("password").and_then(Value::as_str),
+    ) {
         (Some(u), Some(p)) => Ok(Some(Credentials {
             username: u.into(),
             password: p.into(),
@@ -183,7 +195,8 @@ pub fn store(host: &str, c: &Credentials) -> Result<String> {
     let path = docker_config_path();
     let mut doc = read_json(&path)?.unwrap_or_else(|| json!({}));
     if let Some(helper) = helper_for(&doc, host) {
-        let input = json!({"ServerURL": key_for(host), "Username": c.username, "Secret": c.password});
+        let input =
+            json!({"ServerURL": key_for(host), "Username": c.username, "Secret": c.password});
         let (ok, out) = run_helper(&helper, "store", input.to_string().as_bytes())?;
         if !ok {
             return Err(Error::msg(format!(
@@ -193,7 +206,8 @@ pub fn store(host: &str, c: &Credentials) -> Result<String> {
         }
         return Ok(format!("docker-credential-{helper}"));
     }
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password));
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password));
     let obj = as_object(&mut doc, &path)?;
     let auths = obj.entry("auths").or_insert_with(|| json!({}));
     let auths = auths
@@ -254,7 +268,8 @@ fn write_config(path: &Path, doc: &Value) -> Result<()> {
     tmp.write_all(text.as_bytes())
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| io("writing", e))?;
-    tmp.persist(path).map_err(|e| io("renaming into", e.error))?;
+    tmp.persist(path)
+        .map_err(|e| io("renaming into", e.error))?;
     Ok(())
 }
 

@@ -2,8 +2,8 @@
 //! authentication are per registry ([`transport::Registry`]); pull and
 //! push drive the store through layerstore's API.
 
-mod blob_reader;
 pub mod auth;
+mod blob_reader;
 pub mod credentials;
 mod error;
 pub mod login;

@@ -36,7 +36,12 @@ pub struct PullOptions {
 
 /// Pulls `name` (every tag of its repository with `all_tags`). Returns
 /// the fully qualified references pulled.
-pub fn pull(store: &mut Store, name: &str, opts: &PullOptions, net: &Options) -> Result<Vec<String>> {
+pub fn pull(
+    store: &mut Store,
+    name: &str,
+    opts: &PullOptions,
+    net: &Options,
+) -> Result<Vec<String>> {
     let r: Reference = name.parse()?;
     if opts.all_tags && (r.tag().is_some() || r.digest().is_some()) {
         return Err(Error::msg(format!(
@@ -49,7 +54,10 @@ pub fn pull(store: &mut Store, name: &str, opts: &PullOptions, net: &Options) ->
     let refs = if opts.all_tags {
         let tags = registry_api::tags(&reg, r.path(), &scopes)?;
         if tags.is_empty() {
-            return Err(Error::msg(format!("{}: the repository has no tags", r.familiar_repository())));
+            return Err(Error::msg(format!(
+                "{}: the repository has no tags",
+                r.familiar_repository()
+            )));
         }
         tags.iter().map(|t| r.with_tag(t)).collect()
     } else {
@@ -71,7 +79,13 @@ struct Layer {
     stored: bool,
 }
 
-fn pull_one(store: &mut Store, reg: &Registry, r: &Reference, opts: &PullOptions, progress: &Progress) -> Result<String> {
+fn pull_one(
+    store: &mut Store,
+    reg: &Registry,
+    r: &Reference,
+    opts: &PullOptions,
+    progress: &Progress,
+) -> Result<String> {
     let scopes = [scope(r.path(), "pull")];
     let reference = match (r.digest(), r.tag()) {
         (Some(d), _) => d.to_string(),
@@ -105,7 +119,8 @@ fn pull_one(store: &mut Store, reg: &Registry, r: &Reference, opts: &PullOptions
         }
     };
     let config_digest = check_image(r, &image)?;
-    let config = registry_api::small_blob(reg, r.path(), &config_digest, image.config.size, &scopes)?;
+    let config =
+        registry_api::small_blob(reg, r.path(), &config_digest, image.config.size, &scopes)?;
     let diff_ids = diff_ids(&config, image.layers.len(), r)?;
     let full = match r.tag() {
         Some(_) => r.to_string(),
@@ -128,14 +143,29 @@ fn pull_one(store: &mut Store, reg: &Registry, r: &Reference, opts: &PullOptions
     let lines: Vec<LayerLine> = layers
         .iter()
         .map(|l| {
-            let line = progress.layer(short(&l.blob), if l.stored { "Already exists" } else { "Pulling fs layer" });
+            let line = progress.layer(
+                short(&l.blob),
+                if l.stored {
+                    "Already exists"
+                } else {
+                    "Pulling fs layer"
+                },
+            );
             if l.stored {
                 line.done("Already exists");
             }
             line
         })
         .collect();
-    let fetched = download(store, &pending, reg, r, &layers, &lines, opts.parallel.max(1))?;
+    let fetched = download(
+        store,
+        &pending,
+        reg,
+        r,
+        &layers,
+        &lines,
+        opts.parallel.max(1),
+    )?;
     for (l, got) in layers.iter().zip(fetched) {
         let label = label(r, &l.blob);
         match got {
@@ -263,7 +293,8 @@ fn download(
     let next = AtomicUsize::new(0);
     let cancel = AtomicBool::new(false);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
-    let results: Vec<Mutex<Option<DetachedLayer>>> = layers.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<DetachedLayer>>> =
+        layers.iter().map(|_| Mutex::new(None)).collect();
     let scopes = [scope(r.path(), "pull")];
     std::thread::scope(|s| {
         for _ in 0..parallel.min(todo.len()) {
@@ -277,7 +308,15 @@ fn download(
                 let l = &layers[i];
                 let line = &lines[i];
                 let got = (|| {
-                    let reader = BlobReader::open(reg, r.path(), &l.desc.digest, l.desc.size, &scopes, &cancel, line)?;
+                    let reader = BlobReader::open(
+                        reg,
+                        r.path(),
+                        &l.desc.digest,
+                        l.desc.size,
+                        &scopes,
+                        &cancel,
+                        line,
+                    )?;
                     line.start("Downloading", l.desc.size);
                     let expect = LayerExpect {
                         diff_id: Some(l.diff_id.clone()),

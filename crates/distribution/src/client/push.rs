@@ -52,7 +52,9 @@ pub fn push(store: &mut Store, name: &str, opts: &PushOptions, net: &Options) ->
             // Without a format asked for, any blob will do, gzip ones
             // first: the default push of an image always picks the same.
             let want = opts.compression.unwrap_or(Compression::Gzip);
-            all.retain(|b| opts.compression.is_none() || compression_of(&b.media_type) == Some(want));
+            all.retain(|b| {
+                opts.compression.is_none() || compression_of(&b.media_type) == Some(want)
+            });
             all.sort_by_key(|b| compression_of(&b.media_type) != Some(want));
             Ok(all)
         })
@@ -61,7 +63,10 @@ pub fn push(store: &mut Store, name: &str, opts: &PushOptions, net: &Options) ->
     let creds = super::credentials::lookup(r.domain())?;
     let reg = Registry::connect(r.domain(), net, creds)?;
     let progress = Progress::new(opts.quiet);
-    progress.line(&format!("The push refers to repository [{}]", r.repository()));
+    progress.line(&format!(
+        "The push refers to repository [{}]",
+        r.repository()
+    ));
     let ctx = Ctx {
         reg: &reg,
         repo: r.path(),
@@ -96,12 +101,19 @@ pub fn push(store: &mut Store, name: &str, opts: &PushOptions, net: &Options) ->
     let bytes = serde_json::to_vec(&m).expect("manifests serialise");
     let digest = Digest::of(&bytes);
     let resp = reg.send(
-        Req::new(Method::PUT, format!("/v2/{}/manifests/{tag}", r.path()), &ctx.scopes)
-            .header("Content-Type", manifest::OCI_MANIFEST)
-            .body(bytes.clone()),
+        Req::new(
+            Method::PUT,
+            format!("/v2/{}/manifests/{tag}", r.path()),
+            &ctx.scopes,
+        )
+        .header("Content-Type", manifest::OCI_MANIFEST)
+        .body(bytes.clone()),
     )?;
     if !resp.status().is_success() {
-        return Err(registry_error(&format!("pushing the manifest of {}", r.familiar()), resp));
+        return Err(registry_error(
+            &format!("pushing the manifest of {}", r.familiar()),
+            resp,
+        ));
     }
     let origin = ImageOrigin {
         repo_digest: Some((r.repository(), digest.clone())),
@@ -159,7 +171,11 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// `HEAD /v2/REPO/blobs/DIGEST`.
     fn exists(&self, d: &Digest) -> Result<bool> {
-        let resp = self.reg.send(Req::new(Method::HEAD, format!("/v2/{}/blobs/{d}", self.repo), &self.scopes))?;
+        let resp = self.reg.send(Req::new(
+            Method::HEAD,
+            format!("/v2/{}/blobs/{d}", self.repo),
+            &self.scopes,
+        ))?;
         match resp.status() {
             StatusCode::OK => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -171,7 +187,10 @@ impl Ctx<'_> {
     /// did (201); a 202 is an upload session, abandoned here.
     fn mount(&self, b: &LayerBlob) -> Result<bool> {
         let scopes = [self.scopes[0].clone(), scope(&b.repository, "pull")];
-        let url = format!("/v2/{}/blobs/uploads/?mount={}&from={}", self.repo, b.digest, b.repository);
+        let url = format!(
+            "/v2/{}/blobs/uploads/?mount={}&from={}",
+            self.repo, b.digest, b.repository
+        );
         let resp = self.reg.send(Req::new(Method::POST, url, &scopes))?;
         match resp.status() {
             StatusCode::CREATED => Ok(true),
@@ -218,7 +237,11 @@ impl Ctx<'_> {
             return Err(up.error(e));
         }
         let (digest, size, existed) = up.finish()?;
-        line.done(if existed { "Layer already exists" } else { "Pushed" });
+        line.done(if existed {
+            "Layer already exists"
+        } else {
+            "Pushed"
+        });
         let media_type = match self.compression {
             Compression::Gzip => manifest::OCI_LAYER_GZIP,
             Compression::Zstd => manifest::OCI_LAYER_ZSTD,
@@ -272,7 +295,8 @@ fn push_layers(
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
-    let results: Vec<Mutex<Option<LayerBlob>>> = diff_ids.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<LayerBlob>>> =
+        diff_ids.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..parallel.min(diff_ids.len()) {
             s.spawn(|| loop {
@@ -296,7 +320,11 @@ fn push_layers(
     }
     Ok(results
         .into_iter()
-        .map(|m| m.into_inner().expect("results lock").expect("every layer pushed"))
+        .map(|m| {
+            m.into_inner()
+                .expect("results lock")
+                .expect("every layer pushed")
+        })
         .collect())
 }
 
@@ -338,7 +366,9 @@ impl<'a> Upload<'a> {
 
     /// The error to report for a failed write: the registry's if it was one.
     fn error(&mut self, e: io::Error) -> Error {
-        self.err.take().unwrap_or_else(|| Error::msg(format!("pushing a blob: {}", chain(&e))))
+        self.err
+            .take()
+            .unwrap_or_else(|| Error::msg(format!("pushing a blob: {}", chain(&e))))
     }
 
     /// `POST /v2/REPO/blobs/uploads/`: opens a session.
@@ -359,7 +389,8 @@ impl<'a> Upload<'a> {
             .unwrap_or(0);
         self.chunk = self.chunk.max(min);
         self.location = Some(
-            location(&resp).ok_or_else(|| Error::msg("the registry started an upload without a Location"))?,
+            location(&resp)
+                .ok_or_else(|| Error::msg("the registry started an upload without a Location"))?,
         );
         Ok(())
     }
@@ -372,7 +403,10 @@ impl<'a> Upload<'a> {
         let resp = self.ctx.reg.send(
             Req::new(Method::PATCH, loc, &self.ctx.scopes)
                 .header("Content-Type", "application/octet-stream")
-                .header("Content-Range", format!("{}-{}", self.sent, self.sent + len - 1))
+                .header(
+                    "Content-Range",
+                    format!("{}-{}", self.sent, self.sent + len - 1),
+                )
                 .body(body),
         )?;
         if resp.status() != StatusCode::ACCEPTED {
@@ -399,12 +433,19 @@ impl<'a> Upload<'a> {
         let sep = if loc.contains('?') { '&' } else { '?' };
         let body = std::mem::take(&mut self.buf);
         let resp = self.ctx.reg.send(
-            Req::new(Method::PUT, format!("{loc}{sep}digest={digest}"), &self.ctx.scopes)
-                .header("Content-Type", "application/octet-stream")
-                .body(body),
+            Req::new(
+                Method::PUT,
+                format!("{loc}{sep}digest={digest}"),
+                &self.ctx.scopes,
+            )
+            .header("Content-Type", "application/octet-stream")
+            .body(body),
         )?;
         if resp.status() != StatusCode::CREATED {
-            return Err(registry_error(&format!("completing the upload of {digest}"), resp));
+            return Err(registry_error(
+                &format!("completing the upload of {digest}"),
+                resp,
+            ));
         }
         Ok((digest, self.size, false))
     }

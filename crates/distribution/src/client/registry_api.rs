@@ -27,7 +27,9 @@ fn read_limited(r: impl Read, limit: u64, what: &str) -> Result<Vec<u8>> {
         .read_to_end(&mut buf)
         .map_err(|e| Error::msg(format!("reading {what}: {}", super::error::chain(&e))))?;
     if buf.len() as u64 > limit {
-        return Err(Error::msg(format!("{what} is larger than {limit} bytes: refused")));
+        return Err(Error::msg(format!(
+            "{what} is larger than {limit} bytes: refused"
+        )));
     }
     Ok(buf)
 }
@@ -41,7 +43,12 @@ pub struct Fetched {
 
 /// `GET /v2/PATH/manifests/REF`. With a digest reference the bytes must
 /// hash to it.
-pub fn manifest(reg: &Registry, r: &Reference, reference: &str, scopes: &[String]) -> Result<Fetched> {
+pub fn manifest(
+    reg: &Registry,
+    r: &Reference,
+    reference: &str,
+    scopes: &[String],
+) -> Result<Fetched> {
     let path = format!("/v2/{}/manifests/{reference}", r.path());
     let resp = reg.send(Req::new(Method::GET, path, scopes).header("Accept", ACCEPT))?;
     let shown = || {
@@ -98,12 +105,24 @@ pub fn manifest(reg: &Registry, r: &Reference, reference: &str, scopes: &[String
 }
 
 /// A small blob (an image config), checked against its descriptor.
-pub fn small_blob(reg: &Registry, path: &str, digest: &Digest, size: u64, scopes: &[String]) -> Result<Vec<u8>> {
+pub fn small_blob(
+    reg: &Registry,
+    path: &str,
+    digest: &Digest,
+    size: u64,
+    scopes: &[String],
+) -> Result<Vec<u8>> {
     let what = format!("blob {digest}");
     if size > layerstore::blobs::MAX_METADATA_BLOB {
-        return Err(Error::msg(format!("{what}: {size} bytes is too large for an image config")));
+        return Err(Error::msg(format!(
+            "{what}: {size} bytes is too large for an image config"
+        )));
     }
-    let resp = reg.send(Req::new(Method::GET, format!("/v2/{path}/blobs/{digest}"), scopes))?;
+    let resp = reg.send(Req::new(
+        Method::GET,
+        format!("/v2/{path}/blobs/{digest}"),
+        scopes,
+    ))?;
     if resp.status() != StatusCode::OK {
         return Err(registry_error(&format!("fetching {what}"), resp));
     }
@@ -134,9 +153,14 @@ pub fn tags(reg: &Registry, path: &str, scopes: &[String]) -> Result<Vec<String>
             .filter(|l| l.contains("rel=\"next\""))
             .and_then(|l| Some(l.split_once('<')?.1.split_once('>')?.0.to_string()));
         let body = read_limited(resp, MAX_MANIFEST, "tag list")?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| Error::msg(format!("tag list of {path}: {e}")))?;
-        for t in v.get("tags").and_then(|t| t.as_array()).into_iter().flatten() {
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| Error::msg(format!("tag list of {path}: {e}")))?;
+        for t in v
+            .get("tags")
+            .and_then(|t| t.as_array())
+            .into_iter()
+            .flatten()
+        {
             if let Some(t) = t.as_str().filter(|t| crate::names::valid_tag(t)) {
                 out.push(t.to_string());
             }

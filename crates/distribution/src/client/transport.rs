@@ -45,7 +45,11 @@ impl Options {
         if let Ok(b) = std::fs::read(DOCKER_DAEMON_JSON) {
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&b) {
                 let list = v.get("insecure-registries").and_then(|l| l.as_array());
-                insecure.extend(list.into_iter().flatten().filter_map(|h| h.as_str().map(String::from)));
+                insecure.extend(
+                    list.into_iter()
+                        .flatten()
+                        .filter_map(|h| h.as_str().map(String::from)),
+                );
             }
         }
         let timeout = std::env::var("STRATA_REGISTRY_TIMEOUT")
@@ -265,12 +269,21 @@ impl Registry {
 
     /// Sends what `build` makes, again after a backoff while the failure
     /// is transient (connection refused or reset, timeout, 5xx, 429).
-    fn with_retries(&self, url: &str, retries: u32, build: impl Fn() -> RequestBuilder) -> Result<Response> {
+    fn with_retries(
+        &self,
+        url: &str,
+        retries: u32,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response> {
         let mut delay = self.opts.backoff;
         for attempt in 0.. {
             let last = attempt == retries;
             match build().send() {
-                Ok(r) if (r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS) && !last => {
+                Ok(r)
+                    if (r.status().is_server_error()
+                        || r.status() == StatusCode::TOO_MANY_REQUESTS)
+                        && !last =>
+                {
                     tracing::info!(url, status = %r.status(), "retrying");
                 }
                 Ok(r) => return Ok(r),
@@ -365,14 +378,28 @@ pub fn registry_error(what: &str, resp: Response) -> Error {
         .ok()
         .and_then(|v| {
             let e = v.get("errors")?.as_array()?.first()?.clone();
-            let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("").to_lowercase().replace('_', " ");
-            let msg = e.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string();
-            Some(if msg.is_empty() || msg == code { code } else { format!("{code}: {msg}") })
+            let code = e
+                .get("code")
+                .and_then(|c| c.as_str())
+                .unwrap_or("")
+                .to_lowercase()
+                .replace('_', " ");
+            let msg = e
+                .get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or("")
+                .to_string();
+            Some(if msg.is_empty() || msg == code {
+                code
+            } else {
+                format!("{code}: {msg}")
+            })
         });
     let reason = status.canonical_reason().unwrap_or("");
     // A HEAD answer has no body to say why.
     let detail = detail.or_else(|| {
-        (status == StatusCode::UNAUTHORIZED).then(|| "unauthorized: authentication required".to_string())
+        (status == StatusCode::UNAUTHORIZED)
+            .then(|| "unauthorized: authentication required".to_string())
     });
     match detail {
         Some(d) => Error::msg(format!("{what}: {d} ({} {reason})", status.as_u16())),
@@ -386,10 +413,22 @@ mod tests {
 
     #[test]
     fn loopback_rule() {
-        for h in ["localhost", "localhost:5000", "127.0.0.1:5000", "127.9.9.9", "[::1]:5000", "::1"] {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.9.9.9",
+            "[::1]:5000",
+            "::1",
+        ] {
             assert!(is_loopback(h), "{h}");
         }
-        for h in ["example.com", "10.0.0.1:5000", "docker.io", "localhost.example:5000"] {
+        for h in [
+            "example.com",
+            "10.0.0.1:5000",
+            "docker.io",
+            "localhost.example:5000",
+        ] {
             assert!(!is_loopback(h), "{h}");
         }
     }
