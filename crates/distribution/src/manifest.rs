@@ -94,6 +94,8 @@ pub struct Index {
 }
 
 /// A parsed manifest of either kind.
+// One lives per request being handled; boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Manifest {
     Image(ImageManifest),
