@@ -17,9 +17,8 @@ SIZE_MB=${SIZE_MB:-200}
 cargo build -q --release --bin strata
 STRATA=$PWD/target/release/strata
 W=$(mktemp -d /var/tmp/pull-bench.XXXXXX)
-REGPID=
 cleanup() {
-  [ -n "$REGPID" ] && kill "$REGPID" 2>/dev/null && wait "$REGPID" 2>/dev/null
+  for p in "${REGS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   for d in "$W"/podman-*; do
     [ -d "$d" ] && podman --root "$d/root" --runroot "$d/run" system reset --force >/dev/null 2>&1 || true
   done
@@ -27,23 +26,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-H=127.0.0.1:$PORT
-cat > "$W/reg.yml" <<YML
+REGS=()
+start_registry() { # NAME: a docker-registry in $W/NAME; sets H to its host:port
+  local port; port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  H=127.0.0.1:$port
+  mkdir -p "$W/$1"
+  cat > "$W/$1/config.yml" <<YML
 version: 0.1
 log:
   level: error
 storage:
   filesystem:
-    rootdirectory: $W/registry
-  delete:
-    enabled: true
+    rootdirectory: $W/$1/data
 http:
   addr: $H
 YML
-docker-registry serve "$W/reg.yml" >"$W/reg.log" 2>&1 &
-REGPID=$!
-for _ in $(seq 100); do curl -fs "http://$H/v2/" >/dev/null && break; sleep 0.1; done
+  docker-registry serve "$W/$1/config.yml" >"$W/$1/log" 2>&1 &
+  REGS+=($!)
+  for _ in $(seq 100); do curl -fs "http://$H/v2/" >/dev/null && break; sleep 0.1; done
+}
+start_registry registry
+SRC=$H
 
 # The images: three layers of 1 MiB word-salad files (gzip gets about
 # 2:1), SIZE_MB in all; v2 differs from v1 in one file of the top layer.
@@ -81,7 +84,8 @@ def image(tag, names):
                     "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": put(cfg), "size": len(cfg)},
                     "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s} for d, s in ls]}).encode()
     return {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(m), "size": len(m),
-            "annotations": {"org.opencontainers.image.ref.name": tag}}
+            "annotations": {"org.opencontainers.image.ref.name": tag,
+                            "io.containerd.image.name": "bench/img:" + tag}}
 json.dump({"schemaVersion": 2, "manifests": [image("v1", ["l1.tar", "l2.tar", "l3.tar"]),
                                              image("v2", ["l1.tar", "l2.tar", "l3b.tar"])]},
           open(os.path.join(lay, "index.json"), "w"))
@@ -90,7 +94,7 @@ PY
 SK="skopeo copy -q --dest-tls-verify=false --src-tls-verify=false"
 HOME=$W/skhome $SK "oci:$W/layout:v1" "docker://$H/b/img:v1"
 HOME=$W/skhome $SK "oci:$W/layout:v2" "docker://$H/b/img:v2"
-COMPRESSED=$(du -sm "$W/registry" | cut -f1)
+COMPRESSED=$(du -sm "$W/registry/data" | cut -f1)
 
 now() { date +%s.%N; }
 lo_rx() { awk '$1 == "lo:" {print $2}' /proc/net/dev; }
@@ -102,7 +106,7 @@ timeit() { # NAME SETUP CMD: median of REPS, SETUP (untimed) before each
     eval "$setup"
     sync; echo 3 > /proc/sys/vm/drop_caches
     local t0; t0=$(now)
-    eval "$cmd" >/dev/null
+    eval "$cmd" >>"$W/commands.log"
     xs+=("$(echo "$(now) - $t0" | bc)")
   done
   T[$name]=$(printf '%s\n' "${xs[@]}" | median)
@@ -124,13 +128,16 @@ rx0=$(lo_rx); timeit strata_v2 "fresh $W/s2; $STRATA --root $W/s2 pull -q $H/b/i
 timeit podman_v2 "reset_pm overlay $W/podman-ovl; $(pm overlay "$W/podman-ovl") pull -q --tls-verify=false $H/b/img:v1 >/dev/null; rx0=\$(lo_rx)" \
   "$(pm overlay "$W/podman-ovl") pull -q --tls-verify=false $H/b/img:v2"; PODMAN_V2_MB=$(( ($(lo_rx) - rx0) / 1048576 ))
 
-# Push of an image the registry does not have (loaded from the layout, so
-# nothing is known about its compressed blobs): compress and upload.
+# Push to a registry that has none of the blobs (a fresh one each time:
+# skopeo's blob-info cache, /var/lib/containers/cache for root, would
+# otherwise mount what an earlier copy uploaded), of an image strata loaded
+# from the layout, so it knows no compressed blob: compress and upload.
+H=$SRC
 fresh "$W/s3"; $STRATA --root "$W/s3" load -q -i "$W/layout" >/dev/null
-$STRATA --root "$W/s3" tag docker.io/library/v1:latest "$H/p/img:v1"
 N=0
-timeit strata_push "N=\$((N+1)); $STRATA --root $W/s3 tag $H/p/img:v1 $H/p\$N/img:v1" "$STRATA --root $W/s3 push -q $H/p\$N/img:v1"
-timeit skopeo_push "N=\$((N+1)); rm -rf $W/skh\$N" "HOME=$W/skh\$N $SK oci:$W/layout:v1 docker://$H/q\$N/img:v1"
+timeit strata_push "N=\$((N+1)); start_registry push\$N; $STRATA --root $W/s3 tag bench/img:v1 \$H/p/img:v1" "$STRATA --root $W/s3 push -q \$H/p/img:v1"
+timeit skopeo_push "N=\$((N+1)); start_registry push\$N" "$SK oci:$W/layout:v1 docker://\$H/q/img:v1"
+H=$SRC
 
 r() { echo "scale=2; $1 / $2" | bc; }
 cat <<MD
