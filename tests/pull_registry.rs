@@ -502,11 +502,23 @@ fn large_layer_is_pushed_in_chunks() {
     fs::write(root.join("noise"), noise(20 << 20, 3)).unwrap();
     let tar = env.path("big.tar");
     tar_of(&root, &tar);
-    let id = ok(env.strata("src").arg("import").arg(&tar).arg(&r)).trim().to_string();
+    let id = ok(env.strata("src").arg("import").arg(&tar).arg(&r))
+        .trim()
+        .to_string();
     ok(env.strata("src").args(["push", &r]));
-    let raw = ok(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{r}")]));
-    let size = serde_json::from_str::<serde_json::Value>(&raw).unwrap()["layers"][0]["size"].as_u64().unwrap();
-    assert!(size > distribution::client::push::CHUNK as u64, "layer of {size} bytes fits one chunk");
+    let raw = ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{r}"),
+    ]));
+    let size = serde_json::from_str::<serde_json::Value>(&raw).unwrap()["layers"][0]["size"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        size > distribution::client::push::CHUNK as u64,
+        "layer of {size} bytes fits one chunk"
+    );
     ok(env.strata("dst").args(["pull", &r]));
     assert_eq!(env.id("dst", &r), id);
     env.fsck("dst");
