@@ -3,7 +3,7 @@
 # (Debian 12, as root). Safe to run again.
 set -euo pipefail
 PKGS="fuse3 fuse-overlayfs busybox-static attr acl podman runc crun skopeo umoci fio bc
-      hyperfine util-linux tar curl openssl apache2-utils docker-registry"
+      hyperfine util-linux tar curl openssl apache2-utils docker-registry python3"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

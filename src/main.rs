@@ -1,6 +1,7 @@
 //! `strata`: the command line. It parses, calls the libraries, and prints;
 //! every failure is one line on stderr and a non-zero exit.
 
+mod registry_cmd;
 mod run_cmd;
 mod serve_cmd;
 mod store_cmd;
@@ -28,6 +29,8 @@ enum Command {
     Store(store_cmd::StoreCommand),
     #[command(flatten)]
     Container(Box<run_cmd::ContainerCommand>),
+    #[command(flatten)]
+    Registry(registry_cmd::RegistryCommand),
     /// Image commands under Docker's `image` group (`strata image ls`, ...)
     #[command(subcommand)]
     Image(store_cmd::ImageCommand),
@@ -60,6 +63,7 @@ fn main() {
         Command::Image(cmd) => store_cmd::run_image(cli.root, cmd),
         Command::Container(cmd) => run_cmd::run(cli.root, *cmd),
         Command::Serve(args) => serve_cmd::run(cli.root, args),
+        Command::Registry(cmd) => registry_cmd::run(cli.root, cmd),
         Command::Mount {
             image,
             mountpoint,

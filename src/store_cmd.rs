@@ -56,6 +56,9 @@ pub enum StoreCommand {
         /// Do not truncate image IDs
         #[arg(long)]
         no_trunc: bool,
+        /// Show the registry manifest digest of each image
+        #[arg(long)]
+        digests: bool,
     },
     /// Remove images
     Rmi {
@@ -246,7 +249,11 @@ pub fn run(root: Option<PathBuf>, cmd: StoreCommand) -> anyhow::Result<i32> {
             let img = rootfs::import(&mut store, &file, reference.as_deref(), &opts)?;
             writeln!(out, "{}", img.id)?;
         }
-        StoreCommand::Images { quiet, no_trunc } => {
+        StoreCommand::Images {
+            quiet,
+            no_trunc,
+            digests,
+        } => {
             let rows = images::list(&store)?;
             if quiet {
                 let mut seen = std::collections::HashSet::new();
@@ -257,23 +264,24 @@ pub fn run(root: Option<PathBuf>, cmd: StoreCommand) -> anyhow::Result<i32> {
                 let cells: Vec<Vec<String>> = rows
                     .iter()
                     .map(|r| {
-                        vec![
-                            r.repository.clone(),
-                            r.tag.clone(),
+                        let mut row = vec![r.repository.clone(), r.tag.clone()];
+                        if digests {
+                            row.push(r.digest.as_ref().map_or("<none>".into(), |d| d.to_string()));
+                        }
+                        row.extend([
                             short(&r.id, no_trunc),
                             human_age(r.created.as_deref()),
                             human_size(r.size),
-                        ]
+                        ]);
+                        row
                     })
                     .collect();
-                write!(
-                    out,
-                    "{}",
-                    table(
-                        &["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
-                        &cells
-                    )
-                )?;
+                let mut header = vec!["REPOSITORY", "TAG"];
+                if digests {
+                    header.push("DIGEST");
+                }
+                header.extend(["IMAGE ID", "CREATED", "SIZE"]);
+                write!(out, "{}", table(&header, &cells))?;
             }
         }
         StoreCommand::Rmi {

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod http;
+pub mod registry;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -45,6 +45,22 @@ CREATE TABLE IF NOT EXISTS tags (
     name     TEXT PRIMARY KEY,
     image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
 );
+CREATE TABLE IF NOT EXISTS repo_digests (
+    image_id   TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    repository TEXT NOT NULL,
+    manifest   TEXT NOT NULL,
+    PRIMARY KEY (image_id, repository, manifest)
+);
+CREATE TABLE IF NOT EXISTS layer_blobs (
+    diff_id    TEXT NOT NULL REFERENCES layers(diff_id) ON DELETE CASCADE,
+    registry   TEXT NOT NULL,
+    repository TEXT NOT NULL,
+    blob       TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    PRIMARY KEY (diff_id, registry, repository, blob)
+);
+CREATE INDEX IF NOT EXISTS layer_blobs_registry ON layer_blobs(diff_id, registry);
 ";
 
 /// One image row with its tags.
@@ -73,7 +89,7 @@ pub struct NewLayer<'a> {
 
 /// Connection to the metadata database.
 pub struct Db {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 fn digest(s: String) -> rusqlite::Result<Digest> {

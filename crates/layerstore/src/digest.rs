@@ -21,7 +21,8 @@ impl Digest {
         Digest::from_hasher(Sha256::new_with_prefix(bytes))
     }
 
-    pub(crate) fn from_hasher(h: Sha256) -> Digest {
+    /// The digest of everything fed to `h`.
+    pub fn from_hasher(h: Sha256) -> Digest {
         Digest {
             hex: hex::encode(h.finalize()),
         }

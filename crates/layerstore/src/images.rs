@@ -47,6 +47,9 @@ pub fn resolve(store: &Store, name: &str) -> Result<Resolved> {
     }
     if let Ok(r) = name.parse::<Reference>() {
         if let Some(d) = r.digest() {
+            if let Some(id) = store.image_by_repo_digest(&r.repository(), d)? {
+                return Ok(Resolved { id, tag: None });
+            }
             let found = db
                 .images()?
                 .into_iter()
@@ -81,6 +84,9 @@ pub struct ImageSummary {
     pub repository: String,
     pub tag: String,
     pub id: Digest,
+    /// The manifest digest this repository knows the image by, if it was
+    /// pulled from or pushed to it.
+    pub digest: Option<Digest>,
     pub created: Option<String>,
     pub size: u64,
 }
@@ -92,25 +98,44 @@ pub fn config(store: &Store, name: &str) -> Result<oci_spec::image::ImageConfigu
     parse_config(&bytes, &format!("config of {id}"))
 }
 
-/// Rows for `images`: one per tag, and one `<none>` row per untagged image.
+/// Rows for `images`: one per tag; an untagged image has one row per
+/// repository digest (tag `<none>`), or a single `<none>` row.
 pub fn list(store: &Store) -> Result<Vec<ImageSummary>> {
     let mut out = Vec::new();
     for img in store.db().images()? {
-        let row = |repository: String, tag: String| ImageSummary {
+        let digests = store.repo_digests(&img.id)?;
+        let row = |repository: String, tag: String, digest: Option<Digest>| ImageSummary {
             repository,
             tag,
             id: img.id.clone(),
+            digest,
             created: img.created.clone(),
             size: img.size,
         };
+        if img.tags.is_empty() && digests.is_empty() {
+            out.push(row("<none>".into(), "<none>".into(), None));
+        }
         if img.tags.is_empty() {
-            out.push(row("<none>".into(), "<none>".into()));
+            for (repo, d) in &digests {
+                let r: Reference = repo.parse()?;
+                out.push(row(
+                    r.familiar_repository(),
+                    "<none>".into(),
+                    Some(d.clone()),
+                ));
+            }
         }
         for t in &img.tags {
             let r: Reference = t.parse()?;
+            let repo = r.repository();
+            let digest = digests
+                .iter()
+                .find(|(n, _)| *n == repo)
+                .map(|(_, d)| d.clone());
             out.push(row(
                 r.familiar_repository(),
                 r.tag().unwrap_or("<none>").to_string(),
+                digest,
             ));
         }
     }
@@ -185,6 +210,11 @@ pub fn inspect(store: &Store, name: &str) -> Result<Value> {
         .iter()
         .map(|t| t.parse::<Reference>().map(|r| r.familiar()))
         .collect::<Result<_>>()?;
+    let repo_digests: Vec<String> = store
+        .repo_digests(&id)?
+        .iter()
+        .map(|(repo, d)| Ok(format!("{repo}@{d}").parse::<Reference>()?.familiar()))
+        .collect::<Result<_>>()?;
     let layers: Vec<String> = store
         .db()
         .image_layers(&id)?
@@ -194,7 +224,7 @@ pub fn inspect(store: &Store, name: &str) -> Result<Value> {
     Ok(json!({
         "Id": id.to_string(),
         "RepoTags": tags,
-        "RepoDigests": [],
+        "RepoDigests": repo_digests,
         "Parent": "",
         "Comment": cfg.get("comment").cloned().unwrap_or(json!("")),
         "Created": get("created"),

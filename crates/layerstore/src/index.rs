@@ -221,6 +221,11 @@ impl LayerIndex {
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }
+    /// Entries for fixing up in place; paths must not change (the lookup
+    /// maps are keyed by them).
+    pub(crate) fn entries_mut(&mut self) -> &mut [Entry] {
+        &mut self.entries
+    }
     pub(crate) fn trailer(&self) -> &[u8] {
         &self.trailer
     }

@@ -23,6 +23,7 @@ pub mod images;
 pub mod index;
 pub mod layout;
 pub mod objects;
+pub mod origins;
 mod pax;
 mod progress;
 pub mod rebuild;

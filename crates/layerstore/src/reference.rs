@@ -27,6 +27,34 @@ impl Reference {
         format!("{}/{}", self.domain, self.path)
     }
 
+    /// The registry host (`docker.io`, `host:5000`).
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The repository path within the registry (`library/busybox`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The same repository at `tag` (no digest).
+    pub fn with_tag(&self, tag: &str) -> Reference {
+        Reference {
+            tag: Some(tag.to_string()),
+            digest: None,
+            ..self.clone()
+        }
+    }
+
+    /// The same repository pinned to `digest` (no tag).
+    pub fn with_digest(&self, digest: Digest) -> Reference {
+        Reference {
+            tag: None,
+            digest: Some(digest),
+            ..self.clone()
+        }
+    }
+
     /// The repository as Docker prints it (`busybox`, `user/app`,
     /// `host:5000/app`).
     pub fn familiar_repository(&self) -> String {

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use oci_spec::image::{DescriptorBuilder, ImageConfiguration, ImageManifestBuilder, MediaType};
@@ -15,7 +16,7 @@ use crate::error::{one_line, Error, IoContext, Result};
 use crate::index::{Kind, LayerIndex};
 use crate::layout::{Layout, StoreLock};
 use crate::objects::Staged;
-use crate::tarimport::{import_tar, validate_on};
+use crate::tarimport::{attach, import_tar, validate_on, Below};
 
 /// An open store.
 pub struct Store {
@@ -39,8 +40,12 @@ pub struct LayerExpect {
 pub struct Pending {
     staging: tempfile::TempDir,
     staged: Staged,
+    /// Staging areas of layers read by a [`LayerImporter`] and attached.
+    detached: Vec<Staged>,
     /// Layers so far, bottom first, and whether each is new to the store.
     layers: Vec<(Arc<LayerIndex>, bool)>,
+    /// Numbers the staging areas handed to [`LayerImporter`]s.
+    importers: Arc<AtomicUsize>,
     /// Declared last so it is released after the staging area is removed.
     _lock: StoreLock,
 }
@@ -110,8 +115,20 @@ impl Store {
             _lock: lock,
             staging,
             staged,
+            detached: Vec::new(),
             layers: Vec::new(),
+            importers: Arc::default(),
         })
+    }
+
+    /// The layers of a stored image, bottom first.
+    pub fn image_layers(&self, id: &Digest) -> Result<Vec<Digest>> {
+        self.db.image_layers(id)
+    }
+
+    /// Whether the store has the layer with this diff_id.
+    pub fn has_layer(&self, diff_id: &Digest) -> Result<bool> {
+        self.db.has_layer(diff_id)
     }
 
     /// Adds the next layer (bottom first) of the image being built in
@@ -140,55 +157,43 @@ impl Store {
                 return Ok(l);
             }
         }
-        let bad_stream = |e: std::io::Error| Error::BadTar {
-            layer: label.to_string(),
-            reason: one_line(e),
-        };
-        let mut blob = BufReader::with_capacity(128 << 10, blob);
-        let compression = detect(blob.fill_buf().map_err(bad_stream)?);
-        // An uncompressed blob is the tar itself: its digest is the diff_id
-        // the import computes anyway, so it is not hashed twice.
-        let hash_blob = compression != Compression::None && expect.blob_digest.is_some();
-        let mut counted = MaybeHashingReader::new(blob, hash_blob);
-        let index = {
-            let tar = decoder(compression, BufReader::new(&mut counted)).map_err(bad_stream)?;
-            import_tar(&self.layout, label, tar, &lower, &mut pending.staged)?
-        };
-        let (blob_digest, blob_size) = counted.finish().map_err(bad_stream)?;
-        let blob_digest = blob_digest.unwrap_or_else(|| index.diff_id().clone());
-        if let Some(e) = &expect.blob_digest {
-            if *e != blob_digest {
-                return Err(Error::DigestMismatch {
-                    what: format!("layer {label}"),
-                    expected: e.to_string(),
-                    actual: blob_digest.to_string(),
-                });
-            }
+        let (index, _) = import_blob(
+            &self.layout,
+            label,
+            blob,
+            expect,
+            Below::Known(&lower),
+            &mut pending.staged,
+        )?;
+        let l = Arc::new(index);
+        pending.layers.push((l.clone(), true));
+        Ok(l)
+    }
+
+    /// Adds the next layer (bottom first) of `pending` from a layer that
+    /// [`LayerImporter::import`] read on its own: checks it against the
+    /// layers below as [`Store::add_layer`] would have while reading it.
+    pub fn attach_layer(
+        &mut self,
+        pending: &mut Pending,
+        label: &str,
+        layer: DetachedLayer,
+    ) -> Result<Arc<LayerIndex>> {
+        let DetachedLayer {
+            mut index,
+            unresolved,
+            staged,
+        } = layer;
+        {
+            let lower: Vec<&LayerIndex> = pending
+                .layers
+                .iter()
+                .rev()
+                .map(|(l, _)| l.as_ref())
+                .collect();
+            attach(label, &mut index, &unresolved, &lower)?;
         }
-        if let Some(e) = expect.blob_size {
-            if e != blob_size {
-                return Err(Error::SizeMismatch {
-                    what: format!("layer {label}"),
-                    expected: e,
-                    actual: blob_size,
-                });
-            }
-        }
-        if let Some(e) = &expect.diff_id {
-            if e != index.diff_id() {
-                return Err(Error::DigestMismatch {
-                    what: format!("layer {label} (uncompressed diff_id)"),
-                    expected: e.to_string(),
-                    actual: index.diff_id().to_string(),
-                });
-            }
-        }
-        tracing::debug!(
-            layer = label,
-            diff_id = %index.diff_id(),
-            entries = index.entries().len(),
-            "layer imported and verified"
-        );
+        pending.detached.push(staged);
         let l = Arc::new(index);
         pending.layers.push((l.clone(), true));
         Ok(l)
@@ -202,9 +207,14 @@ impl Store {
             _lock,
             staging,
             staged,
+            detached,
             layers,
+            ..
         } = pending;
         staged.commit(&self.layout)?;
+        for s in detached {
+            s.commit(&self.layout)?;
+        }
         let mut fresh = Vec::new();
         for (i, (index, new)) in layers.iter().enumerate() {
             let diff_id = index.diff_id();
@@ -305,6 +315,128 @@ impl Store {
             tags: tags.to_vec(),
         })
     }
+}
+
+impl Pending {
+    /// An importer for reading this image's layers on other threads, each
+    /// before the layers below it are known (parallel downloads). Its
+    /// staging areas live in this pending image's, so dropping the pending
+    /// image discards them too.
+    pub fn importer(&self, store: &Store) -> LayerImporter {
+        LayerImporter {
+            layout: store.layout.clone(),
+            dir: self.staging.path().to_path_buf(),
+            next: self.importers.clone(),
+        }
+    }
+}
+
+/// Reads layers of one pending image independently of each other: a layer
+/// read this way is checked on its own (digests, sizes, tar rules within
+/// the layer), and [`Store::attach_layer`] checks it against the layers
+/// below, in order, before the image can be committed.
+#[derive(Clone)]
+pub struct LayerImporter {
+    layout: Layout,
+    dir: PathBuf,
+    next: Arc<AtomicUsize>,
+}
+
+/// A layer read by a [`LayerImporter`], not yet placed on its lower layers.
+pub struct DetachedLayer {
+    index: LayerIndex,
+    /// Hard links whose targets must come from the lower layers.
+    unresolved: Vec<usize>,
+    staged: Staged,
+}
+
+impl DetachedLayer {
+    pub fn diff_id(&self) -> &Digest {
+        self.index.diff_id()
+    }
+}
+
+impl LayerImporter {
+    /// Streams one possibly compressed layer blob into its own staging
+    /// area, verifying everything `expect` says.
+    pub fn import(
+        &self,
+        label: &str,
+        blob: impl Read,
+        expect: &LayerExpect,
+    ) -> Result<DetachedLayer> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut staged = Staged::new(self.dir.join(format!("detached-{n}")))?;
+        let (index, unresolved) =
+            import_blob(&self.layout, label, blob, expect, Below::Later, &mut staged)?;
+        Ok(DetachedLayer {
+            index,
+            unresolved,
+            staged,
+        })
+    }
+}
+
+/// Decompresses `blob` (by its magic) into `staged` as one layer and checks
+/// the blob digest and size and the diff_id against `expect`.
+fn import_blob(
+    layout: &Layout,
+    label: &str,
+    blob: impl Read,
+    expect: &LayerExpect,
+    below: Below,
+    staged: &mut Staged,
+) -> Result<(LayerIndex, Vec<usize>)> {
+    let bad_stream = |e: std::io::Error| Error::BadTar {
+        layer: label.to_string(),
+        reason: one_line(e),
+    };
+    let mut blob = BufReader::with_capacity(128 << 10, blob);
+    let compression = detect(blob.fill_buf().map_err(bad_stream)?);
+    // An uncompressed blob is the tar itself: its digest is the diff_id
+    // the import computes anyway, so it is not hashed twice.
+    let hash_blob = compression != Compression::None && expect.blob_digest.is_some();
+    let mut counted = MaybeHashingReader::new(blob, hash_blob);
+    let (index, unresolved) = {
+        let tar = decoder(compression, BufReader::new(&mut counted)).map_err(bad_stream)?;
+        import_tar(layout, label, tar, below, staged)?
+    };
+    let (blob_digest, blob_size) = counted.finish().map_err(bad_stream)?;
+    let blob_digest = blob_digest.unwrap_or_else(|| index.diff_id().clone());
+    if let Some(e) = &expect.blob_digest {
+        if *e != blob_digest {
+            return Err(Error::DigestMismatch {
+                what: format!("layer {label}"),
+                expected: e.to_string(),
+                actual: blob_digest.to_string(),
+            });
+        }
+    }
+    if let Some(e) = expect.blob_size {
+        if e != blob_size {
+            return Err(Error::SizeMismatch {
+                what: format!("layer {label}"),
+                expected: e,
+                actual: blob_size,
+            });
+        }
+    }
+    if let Some(e) = &expect.diff_id {
+        if e != index.diff_id() {
+            return Err(Error::DigestMismatch {
+                what: format!("layer {label} (uncompressed diff_id)"),
+                expected: e.to_string(),
+                actual: index.diff_id().to_string(),
+            });
+        }
+    }
+    tracing::debug!(
+        layer = label,
+        diff_id = %index.diff_id(),
+        entries = index.entries().len(),
+        "layer imported and verified"
+    );
+    Ok((index, unresolved))
 }
 
 /// Parses an image config with oci-spec, tolerating configs (older Docker

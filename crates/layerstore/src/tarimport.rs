@@ -90,16 +90,34 @@ fn lower_lookup<'a>(lower: &[&'a LayerIndex], path: &[u8]) -> Option<&'a Entry> 
     lower.iter().find_map(|l| l.lookup_explicit(path))
 }
 
-/// Imports the tar stream `tar`. `lower` are the layers beneath this one,
-/// topmost first, used to validate parents and hard-link targets. `label`
-/// names the layer in errors. New objects go to `staged`.
+/// The layers beneath a layer being imported.
+#[derive(Clone, Copy)]
+pub(crate) enum Below<'a> {
+    /// Known, topmost first: parents and hard-link targets are checked
+    /// against them as the tar streams.
+    Known(&'a [&'a LayerIndex]),
+    /// Not known yet (layers imported in parallel): a hard link to a path
+    /// this layer does not have is kept unresolved, and [`attach`] checks
+    /// the whole layer against its lower layers once they are known.
+    Later,
+}
+
+/// Imports the tar stream `tar`. `below` are the layers beneath this one,
+/// used to validate parents and hard-link targets. `label` names the layer
+/// in errors. New objects go to `staged`. Also returns the positions of
+/// the hard links left for [`attach`] (none unless `below` is
+/// [`Below::Later`]).
 pub(crate) fn import_tar(
     layout: &Layout,
     label: &str,
     tar: impl Read,
-    lower: &[&LayerIndex],
+    below: Below,
     staged: &mut Staged,
-) -> Result<LayerIndex> {
+) -> Result<(LayerIndex, Vec<usize>)> {
+    let lower = match below {
+        Below::Known(l) => l,
+        Below::Later => &[],
+    };
     let shared = Rc::new(RefCell::new(Shared {
         recording: true,
         ..Default::default()
@@ -114,6 +132,7 @@ pub(crate) fn import_tar(
     });
     let mut entries: Vec<Entry> = Vec::new();
     let mut by_path: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut unresolved = Vec::new();
 
     for item in archive.entries().map_err(bad_tar)? {
         let mut te = item.map_err(bad_tar)?;
@@ -216,12 +235,18 @@ pub(crate) fn import_tar(
                     Some(&i) => Some(&entries[i]),
                     None => lower_lookup(lower, &target),
                 };
-                let t = found.ok_or_else(|| bad("hard link target does not exist"))?;
-                if t.kind == Kind::Dir {
-                    return Err(bad("hard link to a directory"));
+                match (found, below) {
+                    (Some(t), _) => {
+                        if t.kind == Kind::Dir {
+                            return Err(bad("hard link to a directory"));
+                        }
+                        e.object = t.object.clone();
+                        e.size = t.size;
+                    }
+                    // Resolved by `attach` against the lower layers.
+                    (None, Below::Later) => unresolved.push(entries.len()),
+                    (None, Below::Known(_)) => return Err(bad("hard link target does not exist")),
                 }
-                e.object = t.object.clone();
-                e.size = t.size;
                 e.set_link(target);
             }
             _ => {}
@@ -255,7 +280,8 @@ pub(crate) fn import_tar(
             reason: "truncated: no end-of-archive marker".into(),
         });
     }
-    Ok(LayerIndex::new(s.hasher.finish(), s.total, entries, s.raw))
+    let index = LayerIndex::new(s.hasher.finish(), s.total, entries, s.raw);
+    Ok((index, unresolved))
 }
 
 /// The data of the local PAX header (`x`) read for the entry whose header
@@ -336,6 +362,41 @@ pub(crate) fn validate_on(label: &str, index: &LayerIndex, lower: &[&LayerIndex]
                 return Err(bad("hard link target does not exist".into()));
             }
         }
+    }
+    Ok(())
+}
+
+/// Places a layer imported with [`Below::Later`] on its lower layers: the
+/// checks of [`validate_on`], and each hard link left unresolved (its
+/// target was not earlier in the layer) takes the object and size of its
+/// target in the lower layers, exactly as a sequential import would have.
+pub(crate) fn attach(
+    label: &str,
+    index: &mut LayerIndex,
+    unresolved: &[usize],
+    lower: &[&LayerIndex],
+) -> Result<()> {
+    validate_on(label, index, lower)?;
+    for &i in unresolved {
+        let e = &index.entries()[i];
+        let bad = |reason: &str| Error::BadEntry {
+            layer: label.to_string(),
+            path: e.path().display().to_string(),
+            reason: reason.to_string(),
+        };
+        let target = e
+            .link_target()
+            .map(|t| t.as_os_str().as_bytes())
+            .unwrap_or_default();
+        let t =
+            lower_lookup(lower, target).ok_or_else(|| bad("hard link target does not exist"))?;
+        if t.kind == Kind::Dir {
+            return Err(bad("hard link to a directory"));
+        }
+        let (object, size) = (t.object.clone(), t.size);
+        let e = &mut index.entries_mut()[i];
+        e.object = object;
+        e.size = size;
     }
     Ok(())
 }
