@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # The main job end to end, on a fresh Debian 12 machine as root: installs
 # what is missing, builds strata, imports a real image (a busybox-static
-# root filesystem) into a private store, runs a container from it on a
-# strata-fs root with memory, pid and CPU limits, shows that the image's
-# layers stayed untouched, then mounts the union by hand with strata-fs and
-# shows the overlayfs-format upper that kernel overlayfs reads the same.
+# root filesystem) into a private store, serves a private registry on
+# 127.0.0.1 with `strata serve`, pushes the image to it, removes it, pulls
+# it back and runs a container from it on a strata-fs root with memory, pid
+# and CPU limits, shows that the image's layers stayed untouched, then
+# mounts the union by hand with strata-fs and shows the overlayfs-format
+# upper that kernel overlayfs reads the same.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --release -q
 BIN=$PWD/target/release
 D=$(mktemp -d /tmp/strata-demo.XXXXXX)
+SERVE_PID=""
 cleanup() {
+  [ -z "$SERVE_PID" ] || kill "$SERVE_PID" 2>/dev/null || true
   for m in "$D/merged" "$D/kernel"; do mountpoint -q "$m" && umount "$m"; done
   rm -rf "$D"
 }
@@ -27,6 +31,20 @@ echo "hello from a stored image" > "$D/rootfs/etc/motd"
 tar -C "$D/rootfs" -cf "$D/rootfs.tar" .
 $S import "$D/rootfs.tar" demo/busybox:1 --change 'CMD ["cat", "/etc/motd"]'
 $S images
+
+echo "== a private registry: strata serve on 127.0.0.1, push, remove, pull back"
+$BIN/strata --root "$D/registry" serve --addr 127.0.0.1:0 > "$D/serve.out" &
+SERVE_PID=$!
+until line=$(head -n1 "$D/serve.out") && [ -n "$line" ]; do sleep 0.1; done
+echo "$line"
+ADDR=${line##*://}
+$S tag demo/busybox:1 "$ADDR/demo/busybox:1"
+$S push "$ADDR/demo/busybox:1"
+curl -s "http://$ADDR/v2/_catalog"; echo
+$S rmi demo/busybox:1 "$ADDR/demo/busybox:1"
+$S pull "$ADDR/demo/busybox:1"
+$S tag "$ADDR/demo/busybox:1" demo/busybox:1
+$S images --digests
 
 echo "== strata run with limits: the root is strata-fs serving the stored layers"
 $S run --rm --memory 64m --pids-limit 32 --cpus 0.5 --hostname demo demo/busybox:1

@@ -330,3 +330,49 @@ fn kill_9_during_pushes_leaves_fsck_clean() {
     ]))
     .contains("Digest"));
 }
+
+/// strata's own client against strata's own server: push, pull back into
+/// another store with the same image ID, run it, and push again with the
+/// same manifest digest (deterministic compression).
+#[test]
+fn strata_pushes_to_and_pulls_from_strata_serve() {
+    require_root();
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let rootfs = busybox_rootfs(dir, &["sh", "echo", "cat"]);
+    let tar = dir.join("rootfs.tar");
+    tar_of(&rootfs, &tar);
+    let client = dir.join("client");
+    ok(strata(&client)
+        .arg("import")
+        .arg(&tar)
+        .arg("demo:1")
+        .args(["-c", r#"CMD ["echo", "pulled back from strata serve"]"#]));
+    let id_of = |root: &Path, image: &str| {
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(strata(root).args(["inspect", image]))).unwrap();
+        v[0]["Id"].as_str().unwrap().to_string()
+    };
+    let id = id_of(&client, "demo:1");
+    let registry = dir.join("registry");
+    let serve = Serve::start(&registry, &[]);
+    let remote = format!("{}/team/demo:1", serve.addr);
+    ok(strata(&client).args(["tag", "demo:1", &remote]));
+    let first = ok(strata(&client).args(["push", &remote]));
+    let second = ok(strata(&client).args(["push", &remote]));
+    let digest = |s: &str| {
+        s.split_whitespace()
+            .find(|w| w.starts_with("sha256:"))
+            .map(str::to_string)
+    };
+    assert!(digest(&first).is_some(), "push printed no digest: {first}");
+    assert_eq!(digest(&first), digest(&second), "pushes differ");
+    wait_listed(&registry, "team/demo");
+    let puller = dir.join("puller");
+    ok(strata(&puller).args(["pull", &remote]));
+    assert_eq!(id_of(&puller, &remote), id, "pulled image has another ID");
+    let said = ok(strata(&puller).args(["run", "--rm", "--network", "none", &remote]));
+    assert_eq!(said.trim(), "pulled back from strata serve");
+    ok(strata(&puller).arg("fsck"));
+    ok(strata(&registry).arg("fsck"));
+}
