@@ -452,6 +452,93 @@ fn manifests() {
         .all(|i| i.tag == "<none>"));
 }
 
+/// `PUT /v2/NAME/manifests/DIGEST?tag=…` (end-7 with tags): every tag is
+/// applied with the manifest, each answered by an `OCI-Tag` header, and
+/// the stored image gets each as a local tag.
+#[test]
+fn manifest_push_by_digest_with_tags() {
+    let s = TestServer::start();
+    let img = TinyImage::new(&[("hello", b"hello world\n")]);
+    let md = sha256(&img.manifest);
+    s.push_blob("app", &img.layer);
+    s.push_blob("app", &img.config);
+    let oci_tags = |r: &reqwest::blocking::Response| -> Vec<String> {
+        r.headers()
+            .get_all("OCI-Tag")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    };
+
+    // An invalid tag refuses the whole push: nothing is stored.
+    let r = s.put_manifest(
+        "app",
+        &format!("{md}?tag=v1&tag=-bad"),
+        OCI_MANIFEST,
+        &img.manifest,
+    );
+    assert_eq!(r.status(), 400);
+    assert!(oci_tags(&r).is_empty());
+    assert_eq!(error_code(r), "MANIFEST_INVALID");
+    for reference in ["v1", md.as_str()] {
+        let r = client()
+            .get(s.url(&format!("/v2/app/manifests/{reference}")))
+            .send()
+            .unwrap();
+        assert_eq!(error_code(r), "MANIFEST_UNKNOWN", "{reference}");
+    }
+    assert!(!s.blob_file(&md).exists());
+
+    // Several tags at once (the image is queued for import with all).
+    let r = s.put_manifest(
+        "app",
+        &format!("{md}?tag=v1&tag=stable&tag=latest"),
+        OCI_MANIFEST,
+        &img.manifest,
+    );
+    assert_eq!(r.status(), 201);
+    assert_eq!(header(&r, "Docker-Content-Digest"), md);
+    assert_eq!(oci_tags(&r), ["v1", "stable", "latest"]);
+    // One more, alone.
+    let r = s.put_manifest("app", &format!("{md}?tag=v2"), OCI_MANIFEST, &img.manifest);
+    assert_eq!(r.status(), 201);
+    assert_eq!(oci_tags(&r), ["v2"]);
+    // Without `?tag=`, none (and a push by tag answers none either).
+    let r = s.put_manifest("app", &md, OCI_MANIFEST, &img.manifest);
+    assert_eq!(r.status(), 201);
+    assert!(oci_tags(&r).is_empty());
+
+    for tag in ["v1", "stable", "latest", "v2"] {
+        let r = client()
+            .get(s.url(&format!("/v2/app/manifests/{tag}")))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{tag}");
+        assert_eq!(header(&r, "Docker-Content-Digest"), md);
+    }
+    let v: Value = client()
+        .get(s.url("/v2/app/tags/list"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["tags"], json!(["latest", "stable", "v1", "v2"]));
+
+    // The stored image is tagged app:TAG for each.
+    let list = s.wait_for_images(4);
+    let mut local: Vec<(String, String)> = list
+        .iter()
+        .map(|i| (i.repository.clone(), i.tag.clone()))
+        .collect();
+    local.sort();
+    let want: Vec<(String, String)> = ["latest", "stable", "v1", "v2"]
+        .iter()
+        .map(|t| ("app".to_string(), t.to_string()))
+        .collect();
+    assert_eq!(local, want);
+    assert!(list.iter().all(|i| i.id.to_string() == sha256(&img.config)));
+}
+
 #[test]
 fn an_image_the_store_refuses_is_kept_but_not_stored() {
     let s = TestServer::start();

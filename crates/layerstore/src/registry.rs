@@ -138,18 +138,23 @@ pub fn unlink_blob(store: &Store, repo: &str, d: &Digest) -> Result<bool> {
     )? > 0)
 }
 
-/// Records a pushed manifest (its bytes already stored) and points `tag`
-/// at it, in one transaction. An image manifest (`import`) not yet
-/// imported is queued for [`import_image`]; one already imported gets the
-/// local tag `repo:tag` at once.
+/// Records a pushed manifest (its bytes already stored) and points every
+/// one of `tags` at it, in one transaction: a push naming several tags
+/// (`?tag=a&tag=b`) applies all of them or none. An image manifest
+/// (`import`) not yet imported is queued for [`import_image`], whose
+/// [`finish_import`] gives it the local tag `repo:tag` of each; one
+/// already imported gets them at once.
 pub fn put_manifest(
     store: &mut Store,
     repo: &str,
     m: &ManifestRow,
-    tag: Option<&str>,
+    tags: &[&str],
     import: bool,
 ) -> Result<()> {
-    let local = tag.map(|t| local_tag(repo, t)).transpose()?;
+    let locals = tags
+        .iter()
+        .map(|t| local_tag(repo, t))
+        .collect::<Result<Vec<_>>>()?;
     let tx = store
         .db_mut()
         .conn_mut()
@@ -170,7 +175,7 @@ pub fn put_manifest(
             m.subject.as_ref().map(|d| d.hex().to_string()),
         ],
     )?;
-    if let Some(t) = tag {
+    for t in tags {
         tx.execute(
             "INSERT OR REPLACE INTO registry_tags (repo, tag, digest) VALUES (?1, ?2, ?3)",
             params![repo, t, m.digest.hex()],
@@ -181,20 +186,22 @@ pub fn put_manifest(
         params![repo, m.digest.hex()],
         |r| r.get(0),
     )?;
-    match (image, local) {
-        (Some(id), Some(name)) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO tags (name, image_id) SELECT ?1, id FROM images WHERE id = ?2",
-                params![name, id],
-            )?;
+    match image {
+        Some(id) => {
+            for name in &locals {
+                tx.execute(
+                    "INSERT OR REPLACE INTO tags (name, image_id) SELECT ?1, id FROM images WHERE id = ?2",
+                    params![name, id],
+                )?;
+            }
         }
-        (None, _) if import => {
+        None if import => {
             tx.execute(
                 "INSERT OR IGNORE INTO registry_imports (repo, digest) VALUES (?1, ?2)",
                 params![repo, m.digest.hex()],
             )?;
         }
-        _ => {}
+        None => {}
     }
     tx.commit()?;
     Ok(())

@@ -2,7 +2,7 @@
 //! accepted only when every blob (or, for an index, every manifest) it
 //! names is in the repository; an image manifest is then queued for import
 //! ([`super::importer`]) so the image becomes an ordinary stored image
-//! tagged `NAME:TAG`.
+//! tagged `NAME:TAG` (for each tag a push by digest names with `?tag=`).
 
 use axum::body::Body;
 use axum::http::{header, Request, Response, StatusCode};
@@ -14,7 +14,7 @@ use crate::manifest::{
     is_foreign_layer, Descriptor, Manifest, DOCKER_CONFIG, DOCKER_LAYER_GZIP, OCI_CONFIG,
     OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD,
 };
-use crate::names::{parse_digest, ManifestRef};
+use crate::names::{parse_digest, valid_tag, ManifestRef};
 use crate::server::error::{ApiError, ApiResult, Code};
 use crate::server::{empty, App};
 
@@ -171,12 +171,35 @@ fn row(digest: Digest, size: u64, m: &Manifest) -> ApiResult<ManifestRow> {
     })
 }
 
+/// The tags a push applies: the reference itself when it is a tag; for a
+/// push by digest, each `?tag=` (spec end-7, pushing a manifest with
+/// tags), every one checked before anything is stored so a bad one
+/// applies none. The spec's error codes have no `TAG_INVALID` (a legacy
+/// Docker code), so a bad tag is `MANIFEST_INVALID`, as in the path.
+fn push_tags(r: &ManifestRef, query: &[(String, String)]) -> ApiResult<Vec<String>> {
+    if let ManifestRef::Tag(t) = r {
+        return Ok(vec![t.clone()]);
+    }
+    let mut tags: Vec<String> = Vec::new();
+    for (_, t) in query.iter().filter(|(k, _)| k == "tag") {
+        if !valid_tag(t) {
+            return Err(invalid(format!("invalid tag {t:?}")).with_detail(json!({ "tag": t })));
+        }
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    Ok(tags)
+}
+
 pub async fn put(
     app: &App,
     repo: String,
     r: ManifestRef,
+    query: Vec<(String, String)>,
     req: Request<Body>,
 ) -> ApiResult<Response<Body>> {
+    let tags = push_tags(&r, &query)?;
     let too_large = || {
         ApiError::msg(
             Code::TooLarge,
@@ -192,19 +215,17 @@ pub async fn put(
         .await
         .map_err(|_| too_large())?;
     let digest = Digest::of(&bytes);
-    let tag = match &r {
-        ManifestRef::Digest(d) if *d != digest => {
+    if let ManifestRef::Digest(d) = &r {
+        if *d != digest {
             return Err(ApiError::msg(
                 Code::DigestInvalid,
                 format!("manifest hashes to {digest}, not {d}"),
             )
-            .with_detail(json!({ "digest": d.to_string() })))
+            .with_detail(json!({ "digest": d.to_string() })));
         }
-        ManifestRef::Digest(_) => None,
-        ManifestRef::Tag(t) => Some(t.clone()),
-    };
+    }
     let m = Manifest::parse(content_type.as_deref(), &bytes).map_err(|e| invalid(e.to_string()))?;
-    let (name, d) = (repo.clone(), digest.clone());
+    let (name, d, applied) = (repo.clone(), digest.clone(), tags.clone());
     let (subject, queued) = app
         .pool
         .run(move |s| {
@@ -217,7 +238,8 @@ pub async fn put(
             }
             layerstore::blobs::put(s.layout(), &bytes, Some(&d))?;
             let row = row(d, bytes.len() as u64, &m)?;
-            registry::put_manifest(s, &name, &row, tag.as_deref(), import)?;
+            let tags: Vec<&str> = applied.iter().map(String::as_str).collect();
+            registry::put_manifest(s, &name, &row, &tags, import)?;
             Ok((row.subject, import))
         })
         .await?;
@@ -230,6 +252,11 @@ pub async fn put(
     ];
     if let Some(sd) = subject {
         hdrs.push(("OCI-Subject", sd.to_string()));
+    }
+    // One `OCI-Tag` per `?tag=` applied: a client seeing none knows the
+    // registry ignored them and pushes by tag instead.
+    if matches!(r, ManifestRef::Digest(_)) {
+        hdrs.extend(tags.into_iter().map(|t| ("OCI-Tag", t)));
     }
     Ok(empty(StatusCode::CREATED, &hdrs))
 }

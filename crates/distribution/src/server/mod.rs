@@ -238,7 +238,7 @@ async fn dispatch(app: Arc<App>, req: Request<Body>) -> ApiResult<Response<Body>
         (Route::Manifest(repo, r), Method::GET | Method::HEAD) => {
             manifests::get(&app, repo, r, head).await
         }
-        (Route::Manifest(repo, r), Method::PUT) => manifests::put(&app, repo, r, req).await,
+        (Route::Manifest(repo, r), Method::PUT) => manifests::put(&app, repo, r, query, req).await,
         (Route::Manifest(repo, r), Method::DELETE) => manifests::delete(&app, repo, r).await,
         (Route::Blob(repo, d), Method::GET | Method::HEAD) => {
             blobs::get(&app, repo, d, head, req.headers()).await
@@ -262,7 +262,8 @@ pub(crate) fn empty(status: StatusCode, headers: &[(&str, String)]) -> Response<
             header::HeaderName::from_bytes(k.as_bytes()),
             HeaderValue::from_str(v),
         ) {
-            r.headers_mut().insert(k, v);
+            // Appended: a header may repeat (one `OCI-Tag` per tag).
+            r.headers_mut().append(k, v);
         }
     }
     if !r.headers().contains_key(header::CONTENT_LENGTH) {
