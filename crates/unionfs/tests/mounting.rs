@@ -528,6 +528,10 @@ fn podman_runs_a_container_on_strata_fs() {
         "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
     )
     .unwrap();
+    let _store = PodmanStore {
+        conf: &conf,
+        base: b,
+    };
     let podman_with = |program: &Path, args: &[&str]| {
         let mut c = Command::new("podman");
         c.env("CONTAINERS_CONF", &conf)
@@ -606,14 +610,28 @@ fn podman_runs_a_container_on_strata_fs() {
     };
     let fuse_overlayfs = Path::new("/usr/bin/fuse-overlayfs");
     assert_eq!(owners_with(&strata), owners_with(fuse_overlayfs));
-    let _ = Command::new("podman")
-        .env("CONTAINERS_CONF", &conf)
-        .arg("--root")
-        .arg(b.join("root"))
-        .arg("--runroot")
-        .arg(b.join("runroot"))
-        .args(["system", "reset", "--force"])
-        .output();
+}
+
+/// Resets a test's private podman store when dropped, also when the test
+/// fails: podman bind-mounts its overlay directory onto itself, and that
+/// mount would outlive the test's temporary directory.
+struct PodmanStore<'a> {
+    conf: &'a Path,
+    base: &'a Path,
+}
+
+impl Drop for PodmanStore<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .env("CONTAINERS_CONF", self.conf)
+            .arg("--root")
+            .arg(self.base.join("root"))
+            .arg("--runroot")
+            .arg(self.base.join("runroot"))
+            .args(["system", "reset", "--force"])
+            .output();
+        unmount(&self.base.join("root/overlay"));
+    }
 }
 
 /// Bad input: one clear line and a non-zero exit, nothing mounted.
