@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages strata's demo, tests and benchmarks use
-# (Debian 12, as root). Safe to run again.
+# (Debian 12, as root). Safe to run again. docker.io: tests/serve_docker.rs
+# starts its own dockerd (private dirs, no bridge, no iptables rules).
 set -euo pipefail
 PKGS="fuse3 fuse-overlayfs busybox-static attr acl podman runc crun skopeo umoci fio bc
-      hyperfine util-linux tar curl openssl apache2-utils docker-registry python3"
+      hyperfine util-linux tar curl openssl apache2-utils docker-registry python3
+      docker.io"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

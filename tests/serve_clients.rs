@@ -4,66 +4,13 @@
 //! and `kill -9` of the server in the middle of pushes leaves `strata
 //! fsck` clean.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
+use common::serve::{busybox_archive, busybox_image, wait_listed, Serve, BUSYBOX};
 use common::{busybox_rootfs, ok, out, require_root, strata, tar_of, Podman};
-
-/// `strata serve` on a free port of 127.0.0.1; killed (SIGKILL) on drop.
-struct Serve {
-    child: Child,
-    addr: String,
-}
-
-impl Serve {
-    fn start(root: &Path, extra: &[&str]) -> Serve {
-        let mut child = strata(root)
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .rsplit("://")
-            .next()
-            .filter(|a| !a.is_empty())
-            .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
-            .to_string();
-        Serve { child, addr }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// `strata images` of `root` once it lists `name` (pushed images are
-/// imported just after the push is acknowledged).
-fn wait_listed(root: &Path, name: &str) -> String {
-    for _ in 0..300 {
-        let images = ok(strata(root).arg("images"));
-        if images.contains(name) {
-            return images;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{name} not listed after 30 s");
-}
 
 fn skopeo() -> Command {
     let mut c = Command::new("skopeo");
@@ -73,23 +20,12 @@ fn skopeo() -> Command {
 
 /// A busybox image saved as an OCI layout directory; returns the layout.
 fn busybox_layout(dir: &Path, extra_file: Option<(&str, &[u8])>) -> PathBuf {
-    let rootfs = busybox_rootfs(dir, &["sh", "echo", "cat"]);
-    if let Some((name, content)) = extra_file {
-        std::fs::write(rootfs.join(name), content).unwrap();
-    }
-    let tar = dir.join("rootfs.tar");
-    tar_of(&rootfs, &tar);
-    let src = dir.join("src-store");
-    ok(strata(&src)
-        .arg("import")
-        .arg(&tar)
-        .arg("localhost/bb:1")
-        .args(["-c", r#"CMD ["echo", "hello from the registry"]"#]));
+    let src = busybox_image(dir, extra_file);
     let layout = dir.join("layout");
     ok(strata(&src)
         .args(["save", "--format", "oci-dir", "-o"])
         .arg(&layout)
-        .arg("localhost/bb:1"));
+        .arg(BUSYBOX));
     layout
 }
 
@@ -188,22 +124,17 @@ fn skopeo_curl_and_strata_run() {
 fn podman_push_and_pull() {
     require_root();
     let t = tempfile::tempdir().unwrap();
-    busybox_layout(t.path(), None);
+    let archive = busybox_archive(t.path());
     let root = t.path().join("server");
     let s = Serve::start(&root, &[]);
     let a = &s.addr;
     let podman = Podman::new();
 
     // podman → strata serve
-    let archive = t.path().join("bb.tar");
-    ok(strata(&t.path().join("src-store"))
-        .args(["save", "-o"])
-        .arg(&archive)
-        .arg("localhost/bb:1"));
     ok(podman.cmd().arg("load").arg("-i").arg(&archive));
     ok(podman
         .cmd()
-        .args(["push", "--tls-verify=false", "localhost/bb:1"])
+        .args(["push", "--tls-verify=false", BUSYBOX])
         .arg(format!("{a}/pod/busybox:1")));
     wait_listed(&root, "pod/busybox");
 

@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod registry;
+pub mod serve;
 
 use std::fs;
 use std::path::{Path, PathBuf};
