@@ -116,8 +116,11 @@ impl Db {
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }
-    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
-        &mut self.conn
+    /// A write transaction that takes the database's write lock at once,
+    /// so two writers queue instead of one failing half way.
+    pub(crate) fn immediate(&mut self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
     }
 
     pub fn has_layer(&self, diff_id: &Digest) -> Result<bool> {
@@ -134,9 +137,7 @@ impl Db {
 
     /// Records a layer (idempotent: a concurrent import may have done it).
     pub fn insert_layer(&mut self, l: &NewLayer) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.immediate()?;
         let added = tx.execute(
             "INSERT OR IGNORE INTO layers (diff_id, tar_size, content_size, entries) VALUES (?1, ?2, ?3, ?4)",
             params![l.diff_id.hex(), l.tar_size as i64, l.content_size as i64, l.entries as i64],
@@ -156,9 +157,7 @@ impl Db {
     /// Records an image, its layers and tags in one transaction, so an image
     /// is either fully visible or not at all. Tags move to the new image.
     pub fn insert_image(&mut self, img: &ImageRow, layers: &[Digest]) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.immediate()?;
         let now = chrono::Utc::now().timestamp();
         let added = tx.execute(
             "INSERT OR IGNORE INTO images (id, manifest, created, size, added) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -296,9 +295,7 @@ impl Db {
 
     /// Deletes layer rows no image uses and returns their diff_ids.
     pub fn delete_unused_layers(&mut self) -> Result<Vec<Digest>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.immediate()?;
         let ids: Vec<Digest> = {
             let mut st = tx.prepare(
                 "SELECT diff_id FROM layers WHERE diff_id NOT IN (SELECT diff_id FROM image_layers)",

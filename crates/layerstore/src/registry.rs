@@ -15,7 +15,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension};
 
 use crate::blobs;
 use crate::digest::Digest;
@@ -92,6 +92,22 @@ fn local_tag(repo: &str, tag: &str) -> Result<String> {
     Ok(format!("{repo}:{tag}").parse::<Reference>()?.to_string())
 }
 
+fn local_tags(repo: &str, tags: &[impl AsRef<str>]) -> Result<Vec<String>> {
+    tags.iter().map(|t| local_tag(repo, t.as_ref())).collect()
+}
+
+/// The tags of `repo` that name manifest `d`.
+fn tags_of(store: &Store, repo: &str, d: &Digest) -> Result<Vec<String>> {
+    let mut st = store
+        .db()
+        .conn()
+        .prepare("SELECT tag FROM registry_tags WHERE repo = ?1 AND digest = ?2")?;
+    let v = st
+        .query_map(params![repo, d.hex()], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}
+
 /// Moves a verified upload (`file`, whose content hashes to `d`) into
 /// `blobs/sha256/`. A concurrent upload of the same content may have won
 /// the rename; either way one copy remains and `file` is gone.
@@ -151,14 +167,8 @@ pub fn put_manifest(
     tags: &[&str],
     import: bool,
 ) -> Result<()> {
-    let locals = tags
-        .iter()
-        .map(|t| local_tag(repo, t))
-        .collect::<Result<Vec<_>>>()?;
-    let tx = store
-        .db_mut()
-        .conn_mut()
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let locals = local_tags(repo, tags)?;
+    let tx = store.db_mut().immediate()?;
     // Not `INSERT OR REPLACE`: replacing the row would cascade to its tags.
     tx.execute(
         "INSERT INTO registry_manifests
@@ -228,24 +238,9 @@ pub fn finish_import(
     d: &Digest,
     image: Option<&Digest>,
 ) -> Result<()> {
-    let tags: Vec<String> = {
-        let mut st = store
-            .db()
-            .conn()
-            .prepare("SELECT tag FROM registry_tags WHERE repo = ?1 AND digest = ?2")?;
-        let v = st
-            .query_map(params![repo, d.hex()], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        v
-    };
-    let locals = tags
-        .iter()
-        .map(|t| local_tag(repo, t))
-        .collect::<Result<Vec<_>>>()?;
-    let tx = store
-        .db_mut()
-        .conn_mut()
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tags = tags_of(store, repo, d)?;
+    let locals = local_tags(repo, &tags)?;
+    let tx = store.db_mut().immediate()?;
     tx.execute(
         "DELETE FROM registry_imports WHERE repo = ?1 AND digest = ?2",
         params![repo, d.hex()],
@@ -327,25 +322,10 @@ fn manifest_rows(
 /// local tags). The stored image stays until pruned. Returns whether it
 /// existed.
 pub fn delete_manifest(store: &mut Store, repo: &str, d: &Digest) -> Result<bool> {
-    let tags: Vec<String> = {
-        let mut st = store
-            .db()
-            .conn()
-            .prepare("SELECT tag FROM registry_tags WHERE repo = ?1 AND digest = ?2")?;
-        let v = st
-            .query_map(params![repo, d.hex()], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        v
-    };
+    let tags = tags_of(store, repo, d)?;
     let image = manifest(store, repo, d)?.and_then(|m| m.image_id);
-    let locals = tags
-        .iter()
-        .map(|t| local_tag(repo, t))
-        .collect::<Result<Vec<_>>>()?;
-    let tx = store
-        .db_mut()
-        .conn_mut()
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let locals = local_tags(repo, &tags)?;
+    let tx = store.db_mut().immediate()?;
     let n = tx.execute(
         "DELETE FROM registry_manifests WHERE repo = ?1 AND digest = ?2",
         params![repo, d.hex()],
@@ -370,10 +350,7 @@ pub fn delete_tag(store: &mut Store, repo: &str, tag: &str) -> Result<bool> {
     };
     let image = manifest(store, repo, &d)?.and_then(|m| m.image_id);
     let local = local_tag(repo, tag)?;
-    let tx = store
-        .db_mut()
-        .conn_mut()
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = store.db_mut().immediate()?;
     let n = tx.execute(
         "DELETE FROM registry_tags WHERE repo = ?1 AND tag = ?2",
         params![repo, tag],

@@ -142,13 +142,7 @@ impl Store {
         blob: impl Read,
         expect: &LayerExpect,
     ) -> Result<Arc<LayerIndex>> {
-        // The layers below this one, topmost first.
-        let lower: Vec<&LayerIndex> = pending
-            .layers
-            .iter()
-            .rev()
-            .map(|(l, _)| l.as_ref())
-            .collect();
+        let lower = topmost_first(&pending.layers);
         if let Some(d) = &expect.diff_id {
             if self.db.has_layer(d)? {
                 let l = Arc::new(self.layer(d)?);
@@ -185,12 +179,7 @@ impl Store {
             staged,
         } = layer;
         {
-            let lower: Vec<&LayerIndex> = pending
-                .layers
-                .iter()
-                .rev()
-                .map(|(l, _)| l.as_ref())
-                .collect();
+            let lower = topmost_first(&pending.layers);
             attach(label, &mut index, &unresolved, &lower)?;
         }
         pending.detached.push(staged);
@@ -437,6 +426,11 @@ fn import_blob(
         "layer imported and verified"
     );
     Ok((index, unresolved))
+}
+
+/// A pending image's layers so far, topmost first: the ones below the next.
+fn topmost_first(layers: &[(Arc<LayerIndex>, bool)]) -> Vec<&LayerIndex> {
+    layers.iter().rev().map(|(l, _)| l.as_ref()).collect()
 }
 
 /// Parses an image config with oci-spec, tolerating configs (older Docker
