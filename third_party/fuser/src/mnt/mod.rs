@@ -207,9 +207,12 @@ fn is_mounted(fuse_device: &DevFuse) -> bool {
         let res = poll(slice::from_mut(&mut poll_fd), PollTimeout::ZERO);
         break match res {
             Ok(0) => true,
+            // POLLERR: the connection is gone, the filesystem unmounted
+            // (as libfuse's fuse_kern_unmount reads it); unmounting the
+            // path again could take a newer mount at the same place.
             Ok(1) => poll_fd
                 .revents()
-                .is_some_and(|r| r.contains(PollFlags::POLLERR)),
+                .is_some_and(|r| !r.contains(PollFlags::POLLERR)),
             Ok(_) => unreachable!(),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(err) => {
