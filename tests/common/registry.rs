@@ -256,27 +256,25 @@ impl Layout {
     }
 }
 
+/// A self-signed certificate for `cn`, valid two days, and its key.
+fn self_signed(cn: &str, key: &Path, cert: &Path) {
+    ok(Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        ])
+        .arg(format!("/CN={cn}"))
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .stderr(Stdio::null()));
+}
+
 /// A CA and a server certificate for 127.0.0.1 signed by it, in `dir`:
 /// returns (ca.crt, server.crt, server.key).
 pub fn make_tls(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let p = |n: &str| dir.join(n);
-    ok(Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=strata test CA",
-        ])
-        .arg("-keyout")
-        .arg(p("ca.key"))
-        .arg("-out")
-        .arg(p("ca.crt"))
-        .stderr(Stdio::null()));
+    self_signed("strata test CA", &p("ca.key"), &p("ca.crt"));
     ok(Command::new("openssl")
         .args([
             "req",
@@ -327,23 +325,7 @@ impl TokenService {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("key.pem");
         let cert = dir.path().join("cert.pem");
-        ok(Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=token",
-            ])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(Stdio::null()));
+        self_signed("token", &key, &cert);
         let der = ok_bytes(
             Command::new("openssl")
                 .args(["x509", "-outform", "DER", "-in"])
